@@ -1,0 +1,293 @@
+//! Extractors that turn requests into parsed values or SPEC §2 errors.
+
+use crate::MAX_BODY_BYTES;
+use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use webchat_domain::DomainError;
+use webchat_domain::model::{AuthContext, InvalidValue};
+
+/// Runs blocking work (diesel, bcrypt) off the async workers.
+/// # Errors
+/// The use case's error, or `Internal` when the blocking pool is gone.
+pub async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, DomainError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking pool: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// The caller, proven by `Authorization: Bearer <access token>`.
+#[derive(Debug, Clone, Copy)]
+pub struct Authenticated(pub AuthContext);
+
+/// The bearer token of a request, if it has one.
+/// # Errors
+/// `NotAuthenticated` without an `Authorization` header; `TokenInvalid` for another scheme.
+pub fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::NotAuthenticated);
+    };
+    let value = value.to_str().map_err(|_| ApiError::Domain(DomainError::TokenInvalid))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::Domain(DomainError::TokenInvalid)),
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state = state.ok_or_else(|| ApiError::Internal("no app state".into()))?;
+            let accounts = state.accounts.clone();
+            let ctx = blocking(move || accounts.authenticate(&token)).await?;
+            Ok(Self(ctx))
+        })
+    }
+}
+
+/// A JSON object body: `application/json`, at most 64 KiB, well-formed, an object.
+#[derive(Debug, Default)]
+pub struct JsonObject(pub Map<String, Value>);
+
+/// Like [`JsonObject`], but an empty body (with any or no content type) is an empty object:
+/// for routes whose body is optional.
+#[derive(Debug, Default)]
+pub struct OptionalJsonObject(pub Map<String, Value>);
+
+async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("Could not read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.mime_type().ok().flatten().is_some_and(|m| {
+        m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+    })
+}
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::InvalidJson("Expected a JSON object.".into())),
+        Err(e) => Err(ApiError::InvalidJson(format!("JSON parse error - {e}"))),
+    }
+}
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json(&req) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            let body = read_body(&req, &mut payload).await?;
+            parse_object(&body).map(Self)
+        })
+    }
+}
+
+impl FromRequest for OptionalJsonObject {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&req, &mut payload).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self::default());
+            }
+            if !is_json(&req) {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+            parse_object(&body).map(Self)
+        })
+    }
+}
+
+/// Reads fields out of a JSON object, collecting every problem so that one response names
+/// all of them.
+#[derive(Debug)]
+pub struct Fields {
+    object: Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl Fields {
+    #[must_use]
+    pub fn new(object: Map<String, Value>) -> Self {
+        Self { object, errors: FieldErrors::new() }
+    }
+
+    fn fail(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.entry(name.to_owned()).or_default().push(message.into());
+    }
+
+    /// The raw string under `name`; `None` when it is absent or null.
+    fn string(&mut self, name: &str) -> Option<String> {
+        match self.object.remove(name) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => {
+                self.fail(name, "Not a valid string.");
+                None
+            }
+        }
+    }
+
+    /// A required field, parsed.
+    pub fn required<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+        let present = self.object.get(name).is_some_and(|v| !v.is_null());
+        if !present {
+            self.fail(name, "This field is required.");
+            return None;
+        }
+        let raw = self.string(name)?;
+        self.parse(name, &raw, parse)
+    }
+
+    /// An optional field, parsed; absent and null are `None`.
+    pub fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+        let raw = self.string(name)?;
+        self.parse(name, &raw, parse)
+    }
+
+    /// A required non-negative integer.
+    pub fn required_int(&mut self, name: &str) -> Option<i64> {
+        match self.object.remove(name) {
+            None | Some(Value::Null) => {
+                self.fail(name, "This field is required.");
+                None
+            }
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if v >= 0 => Some(v),
+                _ => {
+                    self.fail(name, "Ensure this value is a whole number of at least 0.");
+                    None
+                }
+            },
+            Some(_) => {
+                self.fail(name, "A valid integer is required.");
+                None
+            }
+        }
+    }
+
+    fn parse<T>(&mut self, name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+        match parse(raw) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.fail(name, e.0);
+                None
+            }
+        }
+    }
+
+    /// # Errors
+    /// `Validation` naming every field that failed.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
+    }
+}
+
+/// Turns the `None` of a field that [`Fields::finish`] accepted into an internal error
+/// instead of a panic.
+/// # Errors
+/// Never in practice: only if a field was dropped without being reported.
+pub fn present<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::Internal("validated field missing".into()))
+}
+
+/// Query parameters, parsed leniently into strings; each route parses what it reads.
+#[derive(Debug, Default)]
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    /// An integer parameter within `min..=max`, or `default` when absent.
+    /// # Errors
+    /// `Validation` on the parameter when it is not an integer in range.
+    pub fn int(&self, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(v) if (min..=max).contains(&v) => Ok(v),
+                _ => Err(ApiError::field(name, format!("Ensure this value is an integer between {min} and {max}."))),
+            },
+        }
+    }
+
+    /// An optional integer parameter within `min..=max`.
+    /// # Errors
+    /// `Validation` on the parameter when it is not an integer in range.
+    pub fn opt_int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        if self.0.contains_key(name) { self.int(name, min, max, 0).map(Some) } else { Ok(None) }
+    }
+
+    /// A boolean parameter (`true`/`false`/`1`/`0`), or `default`.
+    /// # Errors
+    /// `Validation` on the parameter for any other value.
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.0.get(name).map(|s| s.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" || v == "1" => Ok(true),
+            Some(v) if v == "false" || v == "0" => Ok(false),
+            Some(_) => Err(ApiError::field(name, "Must be true or false.")),
+        }
+    }
+
+    #[must_use]
+    pub fn string(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl FromRequest for QueryParams {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| Self(q.into_inner()))
+            .map_err(|_| ApiError::field("query", "Malformed query string."));
+        std::future::ready(parsed)
+    }
+}

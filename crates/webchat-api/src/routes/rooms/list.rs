@@ -1,0 +1,29 @@
+//! `GET /api/rooms/`
+
+use crate::dto::RoomDto;
+use crate::error::ApiError;
+use crate::extract::{Authenticated, QueryParams, blocking};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use webchat_domain::model::{Page, RoomListQuery};
+
+pub async fn list(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    params: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let joined = params.bool("joined", false)?;
+    let limit = params.int("limit", 1, 200, 100)?;
+    let offset = params.int("offset", 0, i64::MAX, 0)?;
+    let messages = params.int("messages", 0, 200, 50)?;
+    let page = Page::new(u32::try_from(limit).unwrap_or(100), u64::try_from(offset).unwrap_or(0))
+        .map_err(|e| ApiError::field("limit", e.0))?;
+    let query = RoomListQuery {
+        joined_by: joined.then_some(ctx.user_id),
+        page,
+        messages: u32::try_from(messages).unwrap_or(50),
+    };
+    let rooms = state.rooms.clone();
+    let views = blocking(move || rooms.list(ctx, &query)).await?;
+    Ok(HttpResponse::Ok().json(views.iter().map(RoomDto::from).collect::<Vec<_>>()))
+}

@@ -1,0 +1,27 @@
+//! `GET /api/users/list`
+
+use crate::dto::UserDto;
+use crate::error::ApiError;
+use crate::extract::{Authenticated, QueryParams, blocking};
+use crate::state::AppState;
+use actix_web::{HttpResponse, web};
+use webchat_domain::model::{Page, UserListQuery};
+
+pub async fn list(
+    state: web::Data<AppState>,
+    Authenticated(_): Authenticated,
+    params: QueryParams,
+) -> Result<HttpResponse, ApiError> {
+    let limit = params.int("limit", 1, 200, 100)?;
+    let offset = params.int("offset", 0, i64::MAX, 0)?;
+    let page = Page::new(u32::try_from(limit).unwrap_or(100), u64::try_from(offset).unwrap_or(0))
+        .map_err(|e| ApiError::field("limit", e.0))?;
+    let search = params.string("search").map(str::to_owned);
+    if search.as_ref().is_some_and(|s| s.chars().count() > 64) {
+        return Err(ApiError::field("search", "Ensure this value has at most 64 characters."));
+    }
+    let query = UserListQuery { search, page };
+    let accounts = state.accounts.clone();
+    let users = blocking(move || accounts.list_users(&query)).await?;
+    Ok(HttpResponse::Ok().json(users.iter().map(UserDto::from).collect::<Vec<_>>()))
+}

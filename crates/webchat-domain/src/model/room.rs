@@ -1,0 +1,80 @@
+use super::{InvalidValue, Message, Page, RoomId, Seq, UserId, Username, is_name_char};
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// 1–64 letters, digits, `_`, `.`, `-`; unique ignoring case, first spelling kept.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// # Errors
+    /// When the name is empty, longer than 64 characters or outside the alphabet.
+    pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
+        let n = raw.chars().count();
+        if !(1..=64).contains(&n) {
+            return Err(InvalidValue::new(
+                "Ensure the room name has 1 to 64 characters.",
+            ));
+        }
+        if !raw.chars().all(is_name_char) {
+            return Err(InvalidValue::new(
+                "Enter a valid room name: letters, digits, and _ . - only.",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    #[must_use]
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    #[must_use]
+    pub fn from_trusted(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl fmt::Display for RoomName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A room: a named, append-only log of messages numbered by [`Seq`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub id: RoomId,
+    pub name: RoomName,
+    pub created_at: DateTime<Utc>,
+    /// The `seq` of the newest message, 0 for an empty room.
+    pub last_seq: Seq,
+    /// When the last message was posted (or the room created): the order of room lists.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// A room as one user sees it, with its members, who is online and the latest messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    pub room: Room,
+    pub participants: Vec<Username>,
+    pub active_participants: Vec<Username>,
+    pub unread: i64,
+    pub joined: bool,
+    pub messages: Vec<Message>,
+}
+
+/// `GET /api/rooms/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomListQuery {
+    /// Only rooms this user has joined.
+    pub joined_by: Option<UserId>,
+    pub page: Page,
+    /// How many of the latest messages to embed per room (0–200).
+    pub messages: u32,
+}

@@ -1,0 +1,160 @@
+//! The ports: everything the domain needs from the outside world.
+//!
+//! Every port is synchronous: callers run use cases on a blocking thread pool, so the
+//! implementations may block on the database or on bcrypt. Storage ports share the error
+//! contract of [`StoreError`]: `Conflict` only where a method's doc says so, `Unavailable`
+//! when the store cannot be reached, `Internal` for anything else.
+
+use crate::StoreError;
+use crate::model::{
+    Claims, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room, RoomId,
+    RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch,
+    Username,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Accounts.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait UserRepository: Send + Sync {
+    /// Stores a new account.
+    /// # Errors
+    /// `Conflict(Email)` or `Conflict(Username)` when either is taken, ignoring case.
+    fn insert(&self, user: &NewUser) -> StoreResult<User>;
+    fn find(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The account and its password hash, by email ignoring case.
+    fn find_credentials(&self, email: &str) -> StoreResult<Option<(User, PasswordHash)>>;
+    fn password_hash(&self, id: UserId) -> StoreResult<Option<PasswordHash>>;
+    /// Ordered by username ignoring case.
+    fn list(&self, query: &UserListQuery) -> StoreResult<Vec<User>>;
+    /// Applies the patch; `Ok(None)` when the user does not exist.
+    /// # Errors
+    /// `Conflict(Email)` or `Conflict(Username)` when the new value belongs to someone else.
+    fn update(&self, id: UserId, patch: &UserPatch) -> StoreResult<Option<User>>;
+    fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> StoreResult<()>;
+    /// Deletes the account with its sessions and memberships, keeping its messages with no
+    /// sender, in one transaction. Returns the ids of the sessions it ended, or `None` when
+    /// there was no such user.
+    fn delete(&self, id: UserId) -> StoreResult<Option<Vec<SessionId>>>;
+}
+
+/// The outcome of presenting a refresh token's `jti` for rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The `jti` was current: it is retired and the new one is current.
+    Rotated,
+    /// The session is live but the `jti` was already retired: a reuse.
+    Stale,
+    /// No such session, or it was revoked.
+    Gone,
+}
+
+/// Login sessions and their current refresh token.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SessionRepository: Send + Sync {
+    fn insert(&self, session: &Session) -> StoreResult<()>;
+    fn find(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    /// Atomically swaps `old_jti` for `new_jti` if and only if `old_jti` is current and the
+    /// session is live; concurrent rotations of one token succeed at most once.
+    fn rotate(
+        &self,
+        id: SessionId,
+        old_jti: Uuid,
+        new_jti: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome>;
+    /// Revokes one session; `false` when it was already gone or revoked.
+    fn revoke(&self, id: SessionId) -> StoreResult<bool>;
+    /// Revokes every live session of `user` except `keep`; returns those it revoked.
+    fn revoke_all_of_user(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> StoreResult<Vec<SessionId>>;
+}
+
+/// Rooms and their memberships (with each member's read marker).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait RoomRepository: Send + Sync {
+    fn find_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>>;
+    /// Creates the room if no room has this name (ignoring case) and makes `user` a member;
+    /// returns the room and whether this call created it. Safe under concurrent calls.
+    fn join_or_create(
+        &self,
+        name: &RoomName,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Room, bool)>;
+    /// Ends a membership; `false` when `user` was not a member.
+    fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
+    /// Most recently active first.
+    fn list(&self, query: &RoomListQuery) -> StoreResult<Vec<Room>>;
+    /// The members of each room, as `(room, user, username)`, ordered by join time.
+    fn members(&self, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, UserId, Username)>>;
+    /// `user`'s read marker in each of `rooms` it has joined; rooms it has not joined are absent.
+    fn read_markers(&self, user: UserId, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, Seq)>>;
+    /// Moves `user`'s read marker forward to `seq` (never back); `false` when not a member.
+    fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool>;
+}
+
+/// The message log of every room.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait MessageRepository: Send + Sync {
+    /// Appends a message with the next `seq` of its room, assigned inside the same
+    /// transaction, so a room's `seq`s never have gaps or repeats. When `client_msg_id` was
+    /// already used by this sender in this room, stores nothing and returns the original with
+    /// `false`.
+    fn append(&self, message: &NewMessage) -> StoreResult<(Message, bool)>;
+    fn page(&self, room: RoomId, cursor: HistoryCursor, limit: u32) -> StoreResult<HistoryPage>;
+    /// The last `per_room` messages of each room (oldest first within a room).
+    fn latest(&self, rooms: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>>;
+}
+
+/// Password hashing (bcrypt in production).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PasswordHasher: Send + Sync {
+    /// # Errors
+    /// `Internal` only when the hashing library fails.
+    fn hash(&self, password: &str) -> StoreResult<PasswordHash>;
+    /// `Ok(false)` for a wrong password or a malformed hash.
+    fn verify(&self, password: &str, hash: &PasswordHash) -> StoreResult<bool>;
+}
+
+/// Why a token could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDecodeError {
+    /// Not a token of ours: malformed, badly signed or missing claims.
+    Invalid,
+}
+
+/// Signs and reads tokens. The codec checks the signature and shape only; expiry and
+/// session liveness are the domain's rules, checked against the [`Clock`].
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait TokenCodec: Send + Sync {
+    /// # Errors
+    /// `Internal` only when signing fails.
+    fn encode(&self, claims: &Claims) -> StoreResult<String>;
+    /// # Errors
+    /// [`TokenDecodeError::Invalid`] for anything that is not a well-signed token.
+    fn decode(&self, token: &str) -> Result<Claims, TokenDecodeError>;
+}
+
+/// The time. A port so that expiry is testable.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Random identifiers (users, sessions, token ids).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    fn new_uuid(&self) -> Uuid;
+}
+
+/// Who is online: the users with a live WebSocket in a room.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PresenceReader: Send + Sync {
+    fn active_users(&self, room: RoomId) -> Vec<UserId>;
+}

@@ -1,0 +1,331 @@
+//! Accounts and sessions: register, login, refresh-token rotation with reuse detection,
+//! logout, password change and account management.
+
+use super::DomainResult;
+use crate::DomainError;
+use crate::model::{
+    AuthContext, Claims, Email, NewUser, Password, PasswordHash, Session, SessionId, TokenKind,
+    TokenPair, User, UserId, UserListQuery, UserPatch, Username,
+};
+use crate::ports::{
+    Clock, IdGenerator, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec,
+    TokenDecodeError, UserRepository,
+};
+use chrono::{DateTime, Duration, Utc};
+use std::sync::{Arc, OnceLock};
+use uuid::Uuid;
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+}
+
+/// A registration, parsed.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: Email,
+    pub username: Username,
+    pub password: Password,
+}
+
+/// The account and session use cases.
+pub struct AccountService {
+    users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+    tokens: Arc<dyn TokenCodec>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+    settings: AuthSettings,
+    /// Verified against when the email is unknown, so both failures cost one bcrypt check.
+    dummy_hash: OnceLock<PasswordHash>,
+}
+
+impl std::fmt::Debug for AccountService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountService")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AccountService {
+    #[must_use]
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn SessionRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        tokens: Arc<dyn TokenCodec>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            ids,
+            settings,
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    /// Creates an account.
+    /// # Errors
+    /// `EmailTaken`, `UsernameTaken` (both ignoring case), store failures.
+    pub fn register(&self, account: NewAccount) -> DomainResult<User> {
+        let password_hash = self.hasher.hash(account.password.expose())?;
+        let user = NewUser {
+            id: UserId(self.ids.new_uuid()),
+            username: account.username,
+            email: account.email,
+            password_hash,
+            created_at: self.clock.now(),
+        };
+        Ok(self.users.insert(&user)?)
+    }
+
+    /// Checks the credentials and starts a session. An unknown email and a wrong password
+    /// fail the same way and cost the same bcrypt check.
+    /// # Errors
+    /// `InvalidCredentials`, store failures.
+    pub fn login(&self, email: &str, password: &str) -> DomainResult<TokenPair> {
+        let found = self.users.find_credentials(&email.trim().to_lowercase())?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, self.dummy_hash()?),
+        };
+        // bcrypt reads 72 bytes only; a longer password can never be the real one.
+        let matches = self.hasher.verify(password, &hash)? && password.len() <= Password::MAX_BYTES;
+        let user = match user {
+            Some(user) if matches => user,
+            _ => return Err(DomainError::InvalidCredentials),
+        };
+        let now = self.clock.now();
+        let session = Session {
+            id: SessionId(self.ids.new_uuid()),
+            user_id: user.id,
+            refresh_jti: self.ids.new_uuid(),
+            created_at: now,
+            expires_at: now + self.settings.refresh_ttl,
+            revoked: false,
+        };
+        self.sessions.insert(&session)?;
+        let (access, refresh) = self.issue_pair(user.id, session.id, session.refresh_jti, now)?;
+        Ok(TokenPair {
+            access,
+            refresh,
+            user: Some(user),
+        })
+    }
+
+    /// Exchanges a refresh token for a new pair and retires it. Presenting a retired
+    /// refresh token again ends the whole session.
+    /// # Errors
+    /// `TokenInvalid` (not a refresh token), `TokenExpired`, `SessionRevoked`,
+    /// `RefreshTokenReused`, store failures.
+    pub fn refresh(&self, refresh_token: &str) -> DomainResult<TokenPair> {
+        let claims = self.decode(refresh_token, TokenKind::Refresh)?;
+        let now = self.clock.now();
+        let new_jti = self.ids.new_uuid();
+        match self.sessions.rotate(
+            claims.sid,
+            claims.jti,
+            new_jti,
+            now + self.settings.refresh_ttl,
+        )? {
+            RotateOutcome::Rotated => {
+                let (access, refresh) = self.issue_pair(claims.sub, claims.sid, new_jti, now)?;
+                Ok(TokenPair {
+                    access,
+                    refresh,
+                    user: None,
+                })
+            }
+            RotateOutcome::Stale => {
+                self.sessions.revoke(claims.sid)?;
+                Err(DomainError::RefreshTokenReused)
+            }
+            RotateOutcome::Gone => Err(DomainError::SessionRevoked),
+        }
+    }
+
+    /// Proves an access token: well signed, an access token, not expired, and its session
+    /// still live.
+    /// # Errors
+    /// `TokenInvalid`, `TokenExpired`, `SessionRevoked`, store failures.
+    pub fn authenticate(&self, access_token: &str) -> DomainResult<AuthContext> {
+        let claims = self.decode(access_token, TokenKind::Access)?;
+        match self.sessions.find(claims.sid)? {
+            Some(s) if !s.revoked && s.user_id == claims.sub => Ok(AuthContext {
+                user_id: claims.sub,
+                session_id: claims.sid,
+            }),
+            _ => Err(DomainError::SessionRevoked),
+        }
+    }
+
+    /// Ends the caller's session, and the session of `refresh_token` when it is one of the
+    /// caller's own. Returns the sessions ended.
+    /// # Errors
+    /// `TokenInvalid` when `refresh_token` is given but is not a refresh token of the
+    /// caller; store failures.
+    pub fn logout(
+        &self,
+        ctx: AuthContext,
+        refresh_token: Option<&str>,
+    ) -> DomainResult<Vec<SessionId>> {
+        let mut ended = Vec::new();
+        if let Some(token) = refresh_token {
+            let claims = match self.tokens.decode(token) {
+                Ok(c) if c.kind == TokenKind::Refresh && c.sub == ctx.user_id => c,
+                _ => return Err(DomainError::TokenInvalid),
+            };
+            if claims.sid != ctx.session_id && self.sessions.revoke(claims.sid)? {
+                ended.push(claims.sid);
+            }
+        }
+        if self.sessions.revoke(ctx.session_id)? {
+            ended.push(ctx.session_id);
+        }
+        Ok(ended)
+    }
+
+    /// # Errors
+    /// `SessionRevoked` when the account no longer exists; store failures.
+    pub fn me(&self, ctx: AuthContext) -> DomainResult<User> {
+        self.users
+            .find(ctx.user_id)?
+            .ok_or(DomainError::SessionRevoked)
+    }
+
+    /// Changes the caller's password and ends every other session of theirs.
+    /// Returns the sessions ended.
+    /// # Errors
+    /// `Validation` on `old_password` when it is wrong; store failures.
+    pub fn change_password(
+        &self,
+        ctx: AuthContext,
+        old: &str,
+        new: &Password,
+    ) -> DomainResult<Vec<SessionId>> {
+        let hash = self
+            .users
+            .password_hash(ctx.user_id)?
+            .ok_or(DomainError::SessionRevoked)?;
+        if old.len() > Password::MAX_BYTES || !self.hasher.verify(old, &hash)? {
+            return Err(DomainError::Validation {
+                field: "old_password",
+                message: "Your old password was entered incorrectly.".into(),
+            });
+        }
+        let new_hash = self.hasher.hash(new.expose())?;
+        self.users.set_password_hash(ctx.user_id, &new_hash)?;
+        Ok(self
+            .sessions
+            .revoke_all_of_user(ctx.user_id, Some(ctx.session_id))?)
+    }
+
+    /// # Errors
+    /// Store failures.
+    pub fn list_users(&self, query: &UserListQuery) -> DomainResult<Vec<User>> {
+        Ok(self.users.list(query)?)
+    }
+
+    /// # Errors
+    /// `NotFound`, store failures.
+    pub fn get_user(&self, id: UserId) -> DomainResult<User> {
+        self.users.find(id)?.ok_or(DomainError::NotFound("user"))
+    }
+
+    /// Changes `target`'s email or username; only the account's owner may.
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `EmailTaken`, `UsernameTaken`, store failures.
+    pub fn update_user(
+        &self,
+        ctx: AuthContext,
+        target: UserId,
+        patch: &UserPatch,
+    ) -> DomainResult<User> {
+        self.owned(ctx, target)?;
+        self.users
+            .update(target, patch)?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    /// Deletes `target`'s account (only its owner may); its messages stay with no sender.
+    /// Returns the sessions ended.
+    /// # Errors
+    /// `NotFound`, `Forbidden`, store failures.
+    pub fn delete_user(&self, ctx: AuthContext, target: UserId) -> DomainResult<Vec<SessionId>> {
+        self.owned(ctx, target)?;
+        self.users
+            .delete(target)?
+            .ok_or(DomainError::NotFound("user"))
+    }
+
+    /// 404 for an unknown user, 403 for someone else's account.
+    fn owned(&self, ctx: AuthContext, target: UserId) -> DomainResult<()> {
+        if target == ctx.user_id {
+            return Ok(());
+        }
+        match self.users.find(target)? {
+            Some(_) => Err(DomainError::Forbidden),
+            None => Err(DomainError::NotFound("user")),
+        }
+    }
+
+    fn decode(&self, token: &str, kind: TokenKind) -> DomainResult<Claims> {
+        let claims = self
+            .tokens
+            .decode(token)
+            .map_err(|TokenDecodeError::Invalid| DomainError::TokenInvalid)?;
+        if claims.kind != kind {
+            return Err(DomainError::TokenInvalid);
+        }
+        if claims.exp <= self.clock.now() {
+            return Err(DomainError::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    fn issue_pair(
+        &self,
+        user: UserId,
+        sid: SessionId,
+        refresh_jti: Uuid,
+        now: DateTime<Utc>,
+    ) -> DomainResult<(String, String)> {
+        let access = Claims {
+            sub: user,
+            sid,
+            jti: self.ids.new_uuid(),
+            iat: now,
+            exp: now + self.settings.access_ttl,
+            kind: TokenKind::Access,
+        };
+        let refresh = Claims {
+            jti: refresh_jti,
+            exp: now + self.settings.refresh_ttl,
+            kind: TokenKind::Refresh,
+            ..access.clone()
+        };
+        Ok((self.tokens.encode(&access)?, self.tokens.encode(&refresh)?))
+    }
+
+    fn dummy_hash(&self) -> DomainResult<PasswordHash> {
+        if let Some(h) = self.dummy_hash.get() {
+            return Ok(h.clone());
+        }
+        let h = self.hasher.hash(&self.ids.new_uuid().to_string())?;
+        Ok(self.dummy_hash.get_or_init(|| h).clone())
+    }
+}
+
+#[cfg(test)]
+#[path = "accounts_tests.rs"]
+mod tests;

@@ -1,0 +1,220 @@
+//! Rooms, memberships, history and sending.
+
+use super::DomainResult;
+use crate::DomainError;
+use crate::model::{
+    AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage,
+    Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
+};
+use crate::ports::{Clock, MessageRepository, PresenceReader, RoomRepository};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The room and message use cases.
+pub struct RoomService {
+    rooms: Arc<dyn RoomRepository>,
+    messages: Arc<dyn MessageRepository>,
+    presence: Arc<dyn PresenceReader>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RoomService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomService").finish_non_exhaustive()
+    }
+}
+
+/// How many messages a single room object embeds.
+pub const ROOM_VIEW_MESSAGES: u32 = 50;
+
+impl RoomService {
+    #[must_use]
+    pub fn new(
+        rooms: Arc<dyn RoomRepository>,
+        messages: Arc<dyn MessageRepository>,
+        presence: Arc<dyn PresenceReader>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            rooms,
+            messages,
+            presence,
+            clock,
+        }
+    }
+
+    /// Rooms, most recently active first, as `viewer` sees them.
+    /// # Errors
+    /// Store failures.
+    pub fn list(&self, viewer: AuthContext, query: &RoomListQuery) -> DomainResult<Vec<RoomView>> {
+        let rooms = self.rooms.list(query)?;
+        self.views(viewer.user_id, rooms, query.messages)
+    }
+
+    /// Joins the room, creating it first if no room has this name. Idempotent.
+    /// # Errors
+    /// Store failures.
+    pub fn join(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<(RoomView, bool)> {
+        let (room, created) = self
+            .rooms
+            .join_or_create(name, viewer.user_id, self.clock.now())?;
+        let view = self.one_view(viewer.user_id, room)?;
+        Ok((view, created))
+    }
+
+    /// # Errors
+    /// `NotFound`, store failures.
+    pub fn get(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<RoomView> {
+        let room = self.find(name)?;
+        self.one_view(viewer.user_id, room)
+    }
+
+    /// Leaves the room; leaving a room one is not in is a no-op.
+    /// # Errors
+    /// `NotFound`, store failures.
+    pub fn leave(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<()> {
+        let room = self.find(name)?;
+        self.rooms.leave(room.id, viewer.user_id)?;
+        Ok(())
+    }
+
+    /// A page of the room's history. Any authenticated user may read any room.
+    /// # Errors
+    /// `NotFound`, store failures.
+    pub fn history(
+        &self,
+        name: &RoomName,
+        cursor: HistoryCursor,
+        limit: u32,
+    ) -> DomainResult<HistoryPage> {
+        let room = self.find(name)?;
+        Ok(self.messages.page(room.id, cursor, limit)?)
+    }
+
+    /// Appends a message to the room's log. Returns the message and whether it was stored
+    /// now (`false`: a resend of `client_msg_id`, answered with the original).
+    /// # Errors
+    /// `NotFound`, `NotAMember`, store failures.
+    pub fn post(
+        &self,
+        viewer: AuthContext,
+        name: &RoomName,
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+    ) -> DomainResult<(Message, bool)> {
+        let room = self.find(name)?;
+        self.post_to(viewer, room.id, content, client_msg_id)
+    }
+
+    /// [`post`](Self::post) for a room already resolved (a socket holds the id).
+    /// # Errors
+    /// `NotAMember`, store failures.
+    pub fn post_to(
+        &self,
+        viewer: AuthContext,
+        room: RoomId,
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+    ) -> DomainResult<(Message, bool)> {
+        self.require_member(viewer.user_id, room)?;
+        let message = NewMessage {
+            room_id: room,
+            sender_id: viewer.user_id,
+            content,
+            client_msg_id,
+            created_at: self.clock.now(),
+        };
+        Ok(self.messages.append(&message)?)
+    }
+
+    /// Moves the caller's read marker forward to `seq`, capped at the room's last message.
+    /// # Errors
+    /// `NotFound`, `NotAMember`, store failures.
+    pub fn mark_read(&self, viewer: AuthContext, name: &RoomName, seq: Seq) -> DomainResult<()> {
+        let room = self.find(name)?;
+        let seq = seq.min(room.last_seq);
+        if self.rooms.mark_read(room.id, viewer.user_id, seq)? {
+            Ok(())
+        } else {
+            Err(DomainError::NotAMember)
+        }
+    }
+
+    fn find(&self, name: &RoomName) -> DomainResult<Room> {
+        self.rooms
+            .find_by_name(name)?
+            .ok_or(DomainError::NotFound("room"))
+    }
+
+    fn require_member(&self, user: UserId, room: RoomId) -> DomainResult<()> {
+        if self.rooms.read_markers(user, &[room])?.is_empty() {
+            Err(DomainError::NotAMember)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn one_view(&self, viewer: UserId, room: Room) -> DomainResult<RoomView> {
+        self.views(viewer, vec![room], ROOM_VIEW_MESSAGES)?
+            .pop()
+            .ok_or_else(|| DomainError::Internal("room view lost".into()))
+    }
+
+    /// Builds the views of many rooms with a fixed number of queries, whatever their count.
+    fn views(
+        &self,
+        viewer: UserId,
+        rooms: Vec<Room>,
+        per_room: u32,
+    ) -> DomainResult<Vec<RoomView>> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
+        let mut members: HashMap<RoomId, Vec<(UserId, Username)>> = HashMap::new();
+        for (room, user, name) in self.rooms.members(&ids)? {
+            members.entry(room).or_default().push((user, name));
+        }
+        let markers: HashMap<RoomId, Seq> =
+            self.rooms.read_markers(viewer, &ids)?.into_iter().collect();
+        let mut latest: HashMap<RoomId, Vec<Message>> = HashMap::new();
+        if per_room > 0 {
+            let wanted: Vec<(RoomId, Seq)> = rooms
+                .iter()
+                .filter(|r| r.last_seq > Seq::ZERO)
+                .map(|r| (r.id, r.last_seq))
+                .collect();
+            if !wanted.is_empty() {
+                for m in self.messages.latest(&wanted, per_room)? {
+                    latest.entry(m.room_id).or_default().push(m);
+                }
+            }
+        }
+        Ok(rooms
+            .into_iter()
+            .map(|room| {
+                let room_members = members.remove(&room.id).unwrap_or_default();
+                let online: HashSet<UserId> =
+                    self.presence.active_users(room.id).into_iter().collect();
+                let active_participants = room_members
+                    .iter()
+                    .filter(|(id, _)| online.contains(id))
+                    .map(|(_, name)| name.clone())
+                    .collect();
+                let marker = markers.get(&room.id).copied();
+                RoomView {
+                    participants: room_members.into_iter().map(|(_, name)| name).collect(),
+                    active_participants,
+                    unread: marker.map_or(0, |m| (room.last_seq.0 - m.0).max(0)),
+                    joined: marker.is_some(),
+                    messages: latest.remove(&room.id).unwrap_or_default(),
+                    room,
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+#[path = "rooms_tests.rs"]
+mod tests;

@@ -1,0 +1,650 @@
+use super::*;
+use crate::StoreError;
+use crate::model::{MessageId, Page, SessionId};
+use crate::ports::{MockClock, MockMessageRepository, MockPresenceReader, MockRoomRepository};
+use chrono::{DateTime, Duration, Utc};
+use mockall::predicate::eq;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+const ALICE: UserId = UserId(Uuid::from_u128(0xA11CE));
+const BOB: UserId = UserId(Uuid::from_u128(0xB0B));
+const CAROL: UserId = UserId(Uuid::from_u128(0xCA201));
+const GENERAL: RoomId = RoomId(1);
+const RANDOM: RoomId = RoomId(2);
+const EMPTY: RoomId = RoomId(3);
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_727_526_600, 0).expect("a valid timestamp")
+}
+
+fn ctx(user_id: UserId) -> AuthContext {
+    AuthContext {
+        user_id,
+        session_id: SessionId(Uuid::from_u128(0x5E55)),
+    }
+}
+
+fn username(s: &str) -> Username {
+    Username::parse(s).expect("a valid username")
+}
+
+fn name(s: &str) -> RoomName {
+    RoomName::parse(s).expect("a valid room name")
+}
+
+fn room(id: RoomId, room_name: &str, last_seq: i64) -> Room {
+    Room {
+        id,
+        name: name(room_name),
+        created_at: now() - Duration::days(1),
+        last_seq: Seq(last_seq),
+        last_activity_at: now() - Duration::minutes(last_seq),
+    }
+}
+
+fn general() -> Room {
+    room(GENERAL, "general", 5)
+}
+
+fn content(s: &str) -> MessageContent {
+    MessageContent::parse(s).expect("valid content")
+}
+
+fn message(room: &Room, seq: i64, sender: UserId, sender_name: &str) -> Message {
+    Message {
+        id: MessageId(room.id.0 * 1000 + seq),
+        room_id: room.id,
+        room: room.name.clone(),
+        seq: Seq(seq),
+        sender_id: Some(sender),
+        sender: Some(username(sender_name)),
+        content: content(&format!("message {seq}")),
+        created_at: now(),
+        client_msg_id: None,
+    }
+}
+
+/// Every port mocked; the clock always says [`now`]. Unconfigured calls panic.
+struct Mocks {
+    rooms: MockRoomRepository,
+    messages: MockMessageRepository,
+    presence: MockPresenceReader,
+    clock: MockClock,
+}
+
+impl Mocks {
+    fn new() -> Self {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        Self {
+            rooms: MockRoomRepository::new(),
+            messages: MockMessageRepository::new(),
+            presence: MockPresenceReader::new(),
+            clock,
+        }
+    }
+
+    /// The store knows `room` under `room_name` (and nothing else).
+    fn finding(&mut self, room_name: &str, found: Option<Room>) {
+        self.rooms
+            .expect_find_by_name()
+            .with(eq(name(room_name)))
+            .return_const(Ok(found));
+    }
+
+    /// The single-room view of `general` for ALICE: members alice and bob, bob online,
+    /// alice's marker at 3, the last two messages embedded (asked for 50).
+    fn general_view_of_alice(&mut self) -> RoomView {
+        let room = general();
+        self.rooms
+            .expect_members()
+            .withf(|ids| ids == [GENERAL])
+            .times(1)
+            .returning(|_| {
+                Ok(vec![
+                    (GENERAL, ALICE, username("alice")),
+                    (GENERAL, BOB, username("bob")),
+                ])
+            });
+        self.rooms
+            .expect_read_markers()
+            .withf(|user, ids| *user == ALICE && ids == [GENERAL])
+            .times(1)
+            .returning(|_, _| Ok(vec![(GENERAL, Seq(3))]));
+        let messages = vec![
+            message(&room, 4, BOB, "bob"),
+            message(&room, 5, ALICE, "alice"),
+        ];
+        let latest = messages.clone();
+        self.messages
+            .expect_latest()
+            .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5))] && *per_room == 50)
+            .times(1)
+            .returning(move |_, _| Ok(latest.clone()));
+        self.presence
+            .expect_active_users()
+            .with(eq(GENERAL))
+            .return_const(vec![BOB]);
+        RoomView {
+            room,
+            participants: vec![username("alice"), username("bob")],
+            active_participants: vec![username("bob")],
+            unread: 2,
+            joined: true,
+            messages,
+        }
+    }
+
+    /// ALICE is a member of `room` (or not, with `member == false`).
+    fn alice_member_of(&mut self, room: RoomId, member: bool) {
+        let markers = if member { vec![(room, Seq(1))] } else { vec![] };
+        self.rooms
+            .expect_read_markers()
+            .withf(move |user, ids| *user == ALICE && ids == [room])
+            .times(1)
+            .return_const(Ok(markers));
+    }
+
+    fn service(self) -> RoomService {
+        RoomService::new(
+            Arc::new(self.rooms),
+            Arc::new(self.messages),
+            Arc::new(self.presence),
+            Arc::new(self.clock),
+        )
+    }
+}
+
+fn list_query(messages: u32) -> RoomListQuery {
+    RoomListQuery {
+        joined_by: None,
+        page: Page::new(100, 0).expect("a valid page"),
+        messages,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// list
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
+    let (general, random, empty) = (
+        general(),
+        room(RANDOM, "random", 3),
+        room(EMPTY, "empty", 0),
+    );
+    let mut m = Mocks::new();
+    let rooms = vec![general.clone(), random.clone(), empty.clone()];
+    m.rooms
+        .expect_list()
+        .with(eq(list_query(2)))
+        .times(1)
+        .returning(move |_| Ok(rooms.clone()));
+    m.rooms
+        .expect_members()
+        .withf(|ids| ids == [GENERAL, RANDOM, EMPTY])
+        .times(1)
+        .returning(|_| {
+            Ok(vec![
+                (GENERAL, ALICE, username("alice")),
+                (RANDOM, BOB, username("bob")),
+                (GENERAL, BOB, username("bob")),
+                (RANDOM, CAROL, username("carol")),
+            ])
+        });
+    m.rooms
+        .expect_read_markers()
+        .withf(|user, ids| *user == ALICE && ids == [GENERAL, RANDOM, EMPTY])
+        .times(1)
+        .returning(|_, _| Ok(vec![(GENERAL, Seq(3))]));
+    let (g4, g5, r3) = (
+        message(&general, 4, BOB, "bob"),
+        message(&general, 5, ALICE, "alice"),
+        message(&random, 3, CAROL, "carol"),
+    );
+    let latest = vec![g4.clone(), r3.clone(), g5.clone()];
+    // The empty room is not asked for.
+    m.messages
+        .expect_latest()
+        .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5)), (RANDOM, Seq(3))] && *per_room == 2)
+        .times(1)
+        .returning(move |_, _| Ok(latest.clone()));
+    // Carol is online in general but not a member; alice is online in the empty room but
+    // not a member of it: neither counts as an active participant there.
+    m.presence
+        .expect_active_users()
+        .with(eq(GENERAL))
+        .return_const(vec![BOB, CAROL]);
+    m.presence
+        .expect_active_users()
+        .with(eq(RANDOM))
+        .return_const(Vec::<UserId>::new());
+    m.presence
+        .expect_active_users()
+        .with(eq(EMPTY))
+        .return_const(vec![ALICE]);
+
+    let views = m.service().list(ctx(ALICE), &list_query(2));
+
+    assert_eq!(
+        views,
+        Ok(vec![
+            RoomView {
+                room: general,
+                participants: vec![username("alice"), username("bob")],
+                active_participants: vec![username("bob")],
+                unread: 2,
+                joined: true,
+                messages: vec![g4, g5],
+            },
+            RoomView {
+                room: random,
+                participants: vec![username("bob"), username("carol")],
+                active_participants: vec![],
+                unread: 0,
+                joined: false,
+                messages: vec![r3],
+            },
+            RoomView {
+                room: empty,
+                participants: vec![],
+                active_participants: vec![],
+                unread: 0,
+                joined: false,
+                messages: vec![],
+            },
+        ])
+    );
+}
+
+/// Lists `rooms` for ALICE, a member of each with her marker at `marker`, nobody online.
+fn list_with(rooms: Vec<Room>, query: &RoomListQuery, marker: i64, m: &mut Mocks) {
+    let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
+    let markers: Vec<(RoomId, Seq)> = ids.iter().map(|id| (*id, Seq(marker))).collect();
+    let members: Vec<(RoomId, UserId, Username)> = ids
+        .iter()
+        .map(|id| (*id, ALICE, username("alice")))
+        .collect();
+    m.rooms
+        .expect_list()
+        .with(eq(query.clone()))
+        .times(1)
+        .returning(move |_| Ok(rooms.clone()));
+    m.rooms
+        .expect_members()
+        .times(1)
+        .returning(move |_| Ok(members.clone()));
+    m.rooms
+        .expect_read_markers()
+        .times(1)
+        .returning(move |_, _| Ok(markers.clone()));
+    m.presence
+        .expect_active_users()
+        .return_const(Vec::<UserId>::new());
+}
+
+#[test]
+fn list_reads_no_messages_when_none_are_asked_for() {
+    let mut m = Mocks::new();
+    list_with(vec![general()], &list_query(0), 5, &mut m);
+    m.messages.expect_latest().never();
+
+    let views = m
+        .service()
+        .list(ctx(ALICE), &list_query(0))
+        .expect("a list");
+
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].messages, vec![]);
+}
+
+#[test]
+fn list_reads_no_messages_when_every_room_is_empty() {
+    let mut m = Mocks::new();
+    list_with(
+        vec![room(EMPTY, "empty", 0), room(RANDOM, "random", 0)],
+        &list_query(50),
+        0,
+        &mut m,
+    );
+    m.messages.expect_latest().never();
+
+    let views = m
+        .service()
+        .list(ctx(ALICE), &list_query(50))
+        .expect("a list");
+
+    assert_eq!(views.len(), 2);
+    assert!(
+        views
+            .iter()
+            .all(|v| v.messages.is_empty() && v.unread == 0 && v.joined)
+    );
+}
+
+#[test]
+fn list_counts_no_unread_messages_when_the_marker_is_past_the_last_message() {
+    let mut m = Mocks::new();
+    list_with(vec![general()], &list_query(0), 9, &mut m);
+
+    let views = m
+        .service()
+        .list(ctx(ALICE), &list_query(0))
+        .expect("a list");
+
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| (v.unread, v.joined))
+            .collect::<Vec<_>>(),
+        vec![(0, true)]
+    );
+}
+
+#[test]
+fn list_of_no_rooms_is_empty_and_asks_nothing_more() {
+    let mut m = Mocks::new();
+    m.rooms.expect_list().times(1).returning(|_| Ok(vec![]));
+    m.rooms.expect_members().never();
+    m.rooms.expect_read_markers().never();
+    m.messages.expect_latest().never();
+    m.presence.expect_active_users().never();
+
+    assert_eq!(m.service().list(ctx(ALICE), &list_query(50)), Ok(vec![]));
+}
+
+#[test]
+fn list_while_the_store_is_down_fails_with_unavailable() {
+    let mut m = Mocks::new();
+    m.rooms
+        .expect_list()
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(
+        m.service().list(ctx(ALICE), &list_query(50)),
+        Err(DomainError::Unavailable)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// join, get, leave
+// ---------------------------------------------------------------------------------------
+
+fn join_returning(created: bool) -> (DomainResult<(RoomView, bool)>, RoomView) {
+    let mut m = Mocks::new();
+    m.rooms
+        .expect_join_or_create()
+        .with(eq(name("general")), eq(ALICE), eq(now()))
+        .times(1)
+        .returning(move |_, _, _| Ok((general(), created)));
+    let view = m.general_view_of_alice();
+    (m.service().join(ctx(ALICE), &name("general")), view)
+}
+
+#[test]
+fn join_of_a_new_room_reports_it_created() {
+    let (result, view) = join_returning(true);
+    assert_eq!(result, Ok((view, true)));
+}
+
+#[test]
+fn join_of_an_existing_room_reports_it_not_created() {
+    let (result, view) = join_returning(false);
+    assert_eq!(result, Ok((view, false)));
+}
+
+#[test]
+fn get_returns_the_view_of_the_room() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    let view = m.general_view_of_alice();
+
+    assert_eq!(m.service().get(ctx(ALICE), &name("general")), Ok(view));
+}
+
+#[test]
+fn get_of_an_unknown_room_fails_with_not_found() {
+    let mut m = Mocks::new();
+    m.finding("nowhere", None);
+    m.rooms.expect_members().never();
+
+    assert_eq!(
+        m.service().get(ctx(ALICE), &name("nowhere")),
+        Err(DomainError::NotFound("room"))
+    );
+}
+
+#[test]
+fn leave_ends_the_membership() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.rooms
+        .expect_leave()
+        .with(eq(GENERAL), eq(ALICE))
+        .times(1)
+        .returning(|_, _| Ok(true));
+
+    assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
+}
+
+#[test]
+fn leave_of_a_room_one_is_not_in_is_a_no_op() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.rooms
+        .expect_leave()
+        .with(eq(GENERAL), eq(ALICE))
+        .times(1)
+        .returning(|_, _| Ok(false));
+
+    assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
+}
+
+#[test]
+fn leave_of_an_unknown_room_fails_with_not_found() {
+    let mut m = Mocks::new();
+    m.finding("nowhere", None);
+    m.rooms.expect_leave().never();
+
+    assert_eq!(
+        m.service().leave(ctx(ALICE), &name("nowhere")),
+        Err(DomainError::NotFound("room"))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// history
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn history_reads_the_page_at_the_given_cursor_and_limit() {
+    for cursor in [
+        HistoryCursor::Latest,
+        HistoryCursor::Before(Seq(10)),
+        HistoryCursor::After(Seq(2)),
+    ] {
+        let room = general();
+        let page = HistoryPage {
+            messages: vec![message(&room, 3, BOB, "bob")],
+            has_more: true,
+        };
+        let mut m = Mocks::new();
+        m.finding("general", Some(room));
+        let answer = page.clone();
+        m.messages
+            .expect_page()
+            .with(eq(GENERAL), eq(cursor), eq(25))
+            .times(1)
+            .returning(move |_, _, _| Ok(answer.clone()));
+
+        assert_eq!(
+            m.service().history(&name("general"), cursor, 25),
+            Ok(page),
+            "{cursor:?}"
+        );
+    }
+}
+
+#[test]
+fn history_of_an_unknown_room_fails_with_not_found() {
+    let mut m = Mocks::new();
+    m.finding("nowhere", None);
+    m.messages.expect_page().never();
+
+    assert_eq!(
+        m.service()
+            .history(&name("nowhere"), HistoryCursor::Latest, 50),
+        Err(DomainError::NotFound("room"))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// post
+// ---------------------------------------------------------------------------------------
+
+fn client_msg_id(s: &str) -> ClientMsgId {
+    ClientMsgId::parse(s).expect("a valid client_msg_id")
+}
+
+fn expected_new_message() -> NewMessage {
+    NewMessage {
+        room_id: GENERAL,
+        sender_id: ALICE,
+        content: content("hello"),
+        client_msg_id: Some(client_msg_id("c-1")),
+        created_at: now(),
+    }
+}
+
+fn post_hello(m: Mocks) -> DomainResult<(Message, bool)> {
+    m.service().post(
+        ctx(ALICE),
+        &name("general"),
+        content("hello"),
+        Some(client_msg_id("c-1")),
+    )
+}
+
+#[test]
+fn post_by_a_member_appends_the_message() {
+    let stored = Message {
+        content: content("hello"),
+        client_msg_id: Some(client_msg_id("c-1")),
+        ..message(&general(), 6, ALICE, "alice")
+    };
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.alice_member_of(GENERAL, true);
+    let answer = stored.clone();
+    m.messages
+        .expect_append()
+        .with(eq(expected_new_message()))
+        .times(1)
+        .returning(move |_| Ok((answer.clone(), true)));
+
+    assert_eq!(post_hello(m), Ok((stored, true)));
+}
+
+#[test]
+fn post_of_a_resent_client_msg_id_returns_the_original_not_created() {
+    let original = Message {
+        content: content("hello"),
+        client_msg_id: Some(client_msg_id("c-1")),
+        ..message(&general(), 4, ALICE, "alice")
+    };
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.alice_member_of(GENERAL, true);
+    let answer = original.clone();
+    m.messages
+        .expect_append()
+        .with(eq(expected_new_message()))
+        .times(1)
+        .returning(move |_| Ok((answer.clone(), false)));
+
+    assert_eq!(post_hello(m), Ok((original, false)));
+}
+
+#[test]
+fn post_by_a_non_member_fails_with_not_a_member_and_stores_nothing() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.alice_member_of(GENERAL, false);
+    m.messages.expect_append().never();
+
+    assert_eq!(post_hello(m), Err(DomainError::NotAMember));
+}
+
+#[test]
+fn post_to_an_unknown_room_fails_with_not_found_and_stores_nothing() {
+    let mut m = Mocks::new();
+    m.rooms
+        .expect_find_by_name()
+        .times(1)
+        .returning(|_| Ok(None));
+    m.rooms.expect_read_markers().never();
+    m.messages.expect_append().never();
+
+    assert_eq!(post_hello(m), Err(DomainError::NotFound("room")));
+}
+
+#[test]
+fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member() {
+    let mut m = Mocks::new();
+    m.alice_member_of(RANDOM, false);
+    m.messages.expect_append().never();
+
+    assert_eq!(
+        m.service().post_to(ctx(ALICE), RANDOM, content("hi"), None),
+        Err(DomainError::NotAMember)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// mark_read
+// ---------------------------------------------------------------------------------------
+
+fn mark_read(asked: i64, stored: i64, member: bool) -> DomainResult<()> {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.rooms
+        .expect_mark_read()
+        .with(eq(GENERAL), eq(ALICE), eq(Seq(stored)))
+        .times(1)
+        .return_const(Ok(member));
+    m.service()
+        .mark_read(ctx(ALICE), &name("general"), Seq(asked))
+}
+
+#[test]
+fn mark_read_moves_the_marker_to_the_given_seq() {
+    assert_eq!(mark_read(4, 4, true), Ok(()));
+}
+
+#[test]
+fn mark_read_caps_the_seq_at_the_rooms_last_message() {
+    assert_eq!(mark_read(99, 5, true), Ok(()));
+}
+
+#[test]
+fn mark_read_by_a_non_member_fails_with_not_a_member() {
+    assert_eq!(mark_read(3, 3, false), Err(DomainError::NotAMember));
+}
+
+#[test]
+fn mark_read_of_an_unknown_room_fails_with_not_found() {
+    let mut m = Mocks::new();
+    m.finding("nowhere", None);
+    m.rooms.expect_mark_read().never();
+
+    assert_eq!(
+        m.service().mark_read(ctx(ALICE), &name("nowhere"), Seq(1)),
+        Err(DomainError::NotFound("room"))
+    );
+}

@@ -1,0 +1,147 @@
+//! The `messages` table: [`MessageRepository`], the per-room logs.
+
+use super::schema::{memberships, messages, rooms, users};
+use super::users::parse_uuid;
+use super::{Db, DbConnection, TxError, from_millis, to_millis};
+use diesel::prelude::*;
+use webchat_domain::model::{
+    ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage,
+    RoomId, RoomName, Seq, UserId, Username,
+};
+use webchat_domain::ports::{MessageRepository, StoreResult};
+use webchat_domain::{StoreError, UniqueField};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+struct MessageRow {
+    id: i64,
+    room_id: i64,
+    seq: i64,
+    sender_id: Option<String>,
+    content: String,
+    created_at: i64,
+    client_msg_id: Option<String>,
+}
+
+/// A message row with its sender's name and its room's name.
+type Joined = (MessageRow, Option<String>, String);
+
+fn into_message((row, sender, room): Joined) -> StoreResult<Message> {
+    Ok(Message {
+        id: MessageId(row.id),
+        room_id: RoomId(row.room_id),
+        room: RoomName::from_trusted(room),
+        seq: Seq(row.seq),
+        sender_id: row.sender_id.as_deref().map(parse_uuid).transpose()?.map(UserId),
+        sender: sender.map(Username::from_trusted),
+        content: MessageContent::from_trusted(row.content),
+        created_at: from_millis(row.created_at),
+        client_msg_id: row.client_msg_id.map(ClientMsgId::from_trusted),
+    })
+}
+
+/// The base query every read shares: messages with sender and room names.
+macro_rules! joined {
+    () => {
+        messages::table
+            .left_join(users::table)
+            .inner_join(rooms::table)
+            .select((MessageRow::as_select(), users::username.nullable(), rooms::name))
+    };
+}
+
+fn find_by_client_id(c: &mut DbConnection, m: &NewMessage, key: &ClientMsgId) -> QueryResult<Option<Joined>> {
+    joined!()
+        .filter(messages::room_id.eq(m.room_id.0))
+        .filter(messages::sender_id.eq(m.sender_id.to_string()))
+        .filter(messages::client_msg_id.eq(key.as_str()))
+        .first(c)
+        .optional()
+}
+
+impl Db {
+    fn try_append(&self, m: &NewMessage) -> StoreResult<(Joined, bool)> {
+        self.write(|c| {
+            if let Some(key) = &m.client_msg_id {
+                if let Some(existing) = find_by_client_id(c, m, key)? {
+                    return Ok((existing, false));
+                }
+            }
+            let now = to_millis(m.created_at);
+            // The row lock on the room orders concurrent senders; the seq comes from the
+            // same transaction as the insert, so a rollback leaves no gap.
+            let seq: i64 = diesel::update(rooms::table.find(m.room_id.0))
+                .set((rooms::last_seq.eq(rooms::last_seq + 1), rooms::last_activity_at.eq(now)))
+                .returning(rooms::last_seq)
+                .get_result(c)
+                .optional()?
+                .ok_or_else(|| TxError::Store(StoreError::Internal(format!("room {} vanished", m.room_id.0))))?;
+            let id: i64 = diesel::insert_into(messages::table)
+                .values((
+                    messages::room_id.eq(m.room_id.0),
+                    messages::seq.eq(seq),
+                    messages::sender_id.eq(m.sender_id.to_string()),
+                    messages::content.eq(m.content.as_str()),
+                    messages::created_at.eq(now),
+                    messages::client_msg_id.eq(m.client_msg_id.as_ref().map(ClientMsgId::as_str)),
+                ))
+                .returning(messages::id)
+                .get_result(c)?;
+            // Whoever writes a message has read the room up to it.
+            diesel::update(memberships::table.find((m.room_id.0, m.sender_id.to_string())))
+                .set(memberships::last_read_seq.eq(seq))
+                .execute(c)?;
+            Ok((joined!().filter(messages::id.eq(id)).first(c)?, true))
+        })
+    }
+}
+
+impl MessageRepository for Db {
+    fn append(&self, m: &NewMessage) -> StoreResult<(Message, bool)> {
+        let (row, created) = match self.try_append(m) {
+            // A resend raced its original on another connection: answer with the original.
+            Err(StoreError::Conflict(UniqueField::ClientMsgId)) => {
+                let key = m.client_msg_id.as_ref().ok_or_else(|| StoreError::Internal("conflict without key".into()))?;
+                let found = self.read(|c| find_by_client_id(c, m, key))?;
+                (found.ok_or_else(|| StoreError::Internal("conflicting message vanished".into()))?, false)
+            }
+            other => other?,
+        };
+        Ok((into_message(row)?, created))
+    }
+
+    fn page(&self, room: RoomId, cursor: HistoryCursor, limit: u32) -> StoreResult<HistoryPage> {
+        let take = i64::from(limit) + 1;
+        let mut rows: Vec<Joined> = self.read(|c| {
+            let q = joined!().filter(messages::room_id.eq(room.0));
+            match cursor {
+                HistoryCursor::Latest => q.order(messages::seq.desc()).limit(take).load(c),
+                HistoryCursor::Before(s) => q.filter(messages::seq.lt(s.0)).order(messages::seq.desc()).limit(take).load(c),
+                HistoryCursor::After(s) => q.filter(messages::seq.gt(s.0)).order(messages::seq.asc()).limit(take).load(c),
+            }
+        })?;
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        if !matches!(cursor, HistoryCursor::After(_)) {
+            rows.reverse();
+        }
+        let messages = rows.into_iter().map(into_message).collect::<StoreResult<_>>()?;
+        Ok(HistoryPage { messages, has_more })
+    }
+
+    fn latest(&self, wanted: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>> {
+        if wanted.is_empty() || per_room == 0 {
+            return Ok(Vec::new());
+        }
+        // seq is gap-free, so "the last n" is the range above last_seq - n: one indexed
+        // range per room, all in one query.
+        let rows: Vec<Joined> = self.read(|c| {
+            let mut q = joined!().into_boxed();
+            for (room, last) in wanted {
+                q = q.or_filter(messages::room_id.eq(room.0).and(messages::seq.gt(last.0 - i64::from(per_room))));
+            }
+            q.order((messages::room_id.asc(), messages::seq.asc())).load(c)
+        })?;
+        rows.into_iter().map(into_message).collect()
+    }
+}

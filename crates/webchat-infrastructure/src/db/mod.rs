@@ -1,0 +1,253 @@
+//! The diesel store: one implementation of every repository port for PostgreSQL and
+//! SQLite, through diesel's `MultiConnection`.
+//!
+//! Reads take a pooled connection; writes run in a transaction. SQLite allows one writer
+//! at a time, so there writes also take a process-wide lock: a deferred SQLite transaction
+//! that reads and then writes would otherwise fail with `SQLITE_BUSY` instead of waiting.
+
+mod messages;
+mod rooms;
+mod schema;
+mod sessions;
+mod settings;
+mod users;
+
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::R2D2Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::sync::Mutex;
+use std::time::Duration;
+use webchat_domain::ports::StoreResult;
+use webchat_domain::{StoreError, UniqueField};
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// A connection to either backend. Queries written once against it run on both.
+#[derive(diesel::MultiConnection)]
+#[expect(missing_debug_implementations, reason = "diesel's connections have no Debug")]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database to use, parsed from `DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    Postgres(String),
+    /// A file path (`sqlite://PATH` or a bare path).
+    Sqlite(String),
+}
+
+impl DatabaseTarget {
+    /// `postgres://…` and `postgresql://…` select PostgreSQL; `sqlite://PATH`, `sqlite:PATH`
+    /// or a bare path select SQLite.
+    /// # Errors
+    /// When the URL is empty or names another scheme.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err("the database URL is empty".into());
+        }
+        if path.contains("://") {
+            return Err(format!(
+                "unsupported database URL {path:?}: use postgres://… or sqlite://PATH"
+            ));
+        }
+        Ok(Self::Sqlite(path.to_owned()))
+    }
+
+    #[must_use]
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite(_))
+    }
+}
+
+/// Tuning of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self { pool_size: 16, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Why the store could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+}
+
+#[derive(Debug)]
+struct Manager {
+    target: DatabaseTarget,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        match &self.target {
+            DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
+            DatabaseTarget::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(path)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// The store. Implements every repository port of the domain.
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    /// `Some` on SQLite: serializes writers (see the module docs).
+    write_lock: Option<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("sqlite", &self.write_lock.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// An error inside a transaction: the database's, or one of ours that aborts it.
+#[derive(Debug)]
+enum TxError {
+    Db(DieselError),
+    Store(StoreError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl Db {
+    /// Connects, runs the migrations and builds the pool.
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub fn connect(target: &DatabaseTarget, options: DbOptions) -> Result<Self, DbError> {
+        Self::migrate(target)?;
+        let sqlite = target.is_sqlite();
+        let pool = r2d2::Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(options.connect_timeout)
+            .build(Manager { target: target.clone() })
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(Self { pool, write_lock: sqlite.then(|| Mutex::new(())) })
+    }
+
+    fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {
+        let connect = |e: diesel::ConnectionError| DbError::Connect(e.to_string());
+        let migrate = |e: Box<dyn std::error::Error + Send + Sync>| DbError::Migrate(e.to_string());
+        match target {
+            DatabaseTarget::Postgres(url) => {
+                let mut c = PgConnection::establish(url).map_err(connect)?;
+                c.run_pending_migrations(PG_MIGRATIONS).map_err(migrate)?;
+            }
+            DatabaseTarget::Sqlite(path) => {
+                let mut c = SqliteConnection::establish(path).map_err(connect)?;
+                c.batch_execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+                    .map_err(|e| DbError::Migrate(e.to_string()))?;
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migrate)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers now (for `/readyz`).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.read(|c| c.batch_execute("SELECT 1")).is_ok()
+    }
+
+    fn conn(&self) -> StoreResult<r2d2::PooledConnection<Manager>> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs a read on a pooled connection.
+    fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        f(&mut conn).map_err(map_error)
+    }
+
+    /// Runs `f` in a write transaction.
+    fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, TxError>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            None => None,
+        };
+        (*conn).transaction(f).map_err(|e| match e {
+            TxError::Db(e) => map_error(e),
+            TxError::Store(e) => e,
+        })
+    }
+}
+
+/// Maps diesel's errors onto the ports' contract.
+fn map_error(e: DieselError) -> StoreError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            let what = format!("{} {}", info.constraint_name().unwrap_or(""), info.message());
+            StoreError::Conflict(if what.contains("email") {
+                UniqueField::Email
+            } else if what.contains("username") {
+                UniqueField::Username
+            } else if what.contains("client_msg_id") {
+                UniqueField::ClientMsgId
+            } else {
+                UniqueField::RoomName
+            })
+        }
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            info,
+        ) => StoreError::Unavailable(info.message().to_owned()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! The `rooms` and `memberships` tables: [`RoomRepository`].
+
+use super::schema::{memberships, rooms, users};
+use super::users::parse_uuid;
+use super::{Db, TxError, from_millis, to_millis};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use webchat_domain::model::{Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username};
+use webchat_domain::ports::{RoomRepository, StoreResult};
+use webchat_domain::{StoreError, UniqueField};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub(super) struct RoomRow {
+    id: i64,
+    name: String,
+    created_at: i64,
+    last_seq: i64,
+    last_activity_at: i64,
+}
+
+impl From<RoomRow> for Room {
+    fn from(r: RoomRow) -> Self {
+        Room {
+            id: RoomId(r.id),
+            name: RoomName::from_trusted(r.name),
+            created_at: from_millis(r.created_at),
+            last_seq: Seq(r.last_seq),
+            last_activity_at: from_millis(r.last_activity_at),
+        }
+    }
+}
+
+fn find_room(c: &mut super::DbConnection, name_lower: &str) -> QueryResult<Option<RoomRow>> {
+    rooms::table.filter(rooms::name_lower.eq(name_lower)).select(RoomRow::as_select()).first(c).optional()
+}
+
+impl Db {
+    fn try_join_or_create(&self, name: &RoomName, user: UserId, now: DateTime<Utc>) -> StoreResult<(Room, bool)> {
+        let lower = name.normalized();
+        let user = user.to_string();
+        let now = to_millis(now);
+        self.write(|c| {
+            let (room, created) = match find_room(c, &lower)? {
+                Some(room) => (room, false),
+                None => {
+                    diesel::insert_into(rooms::table)
+                        .values((
+                            rooms::name.eq(name.as_str()),
+                            rooms::name_lower.eq(&lower),
+                            rooms::created_at.eq(now),
+                            rooms::last_seq.eq(0),
+                            rooms::last_activity_at.eq(now),
+                        ))
+                        .execute(c)?;
+                    let room = find_room(c, &lower)?
+                        .ok_or_else(|| TxError::Store(StoreError::Internal("room vanished".into())))?;
+                    (room, true)
+                }
+            };
+            let member = memberships::table
+                .find((room.id, &user))
+                .select(memberships::room_id)
+                .first::<i64>(c)
+                .optional()?;
+            if member.is_none() {
+                // A new member has read nothing yet but owes nothing either: history
+                // from before the join does not count as unread.
+                diesel::insert_into(memberships::table)
+                    .values((
+                        memberships::room_id.eq(room.id),
+                        memberships::user_id.eq(&user),
+                        memberships::joined_at.eq(now),
+                        memberships::last_read_seq.eq(room.last_seq),
+                    ))
+                    .execute(c)?;
+            }
+            Ok((Room::from(room), created))
+        })
+    }
+}
+
+impl RoomRepository for Db {
+    fn find_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>> {
+        Ok(self.read(|c| find_room(c, &name.normalized()))?.map(Room::from))
+    }
+
+    fn join_or_create(&self, name: &RoomName, user: UserId, now: DateTime<Utc>) -> StoreResult<(Room, bool)> {
+        match self.try_join_or_create(name, user, now) {
+            // Two first joins raced to create the room: the loser joins the winner's room.
+            Err(StoreError::Conflict(UniqueField::RoomName)) => self.try_join_or_create(name, user, now),
+            other => other,
+        }
+    }
+
+    fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
+        self.write(|c| Ok(diesel::delete(memberships::table.find((room.0, user.to_string()))).execute(c)? == 1))
+    }
+
+    fn list(&self, query: &RoomListQuery) -> StoreResult<Vec<Room>> {
+        let limit = i64::from(query.page.limit);
+        let offset = i64::try_from(query.page.offset).unwrap_or(i64::MAX);
+        let rows = self.read(|c| match query.joined_by {
+            Some(user) => rooms::table
+                .inner_join(memberships::table)
+                .filter(memberships::user_id.eq(user.to_string()))
+                .select(RoomRow::as_select())
+                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
+                .limit(limit)
+                .offset(offset)
+                .load(c),
+            None => rooms::table
+                .select(RoomRow::as_select())
+                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
+                .limit(limit)
+                .offset(offset)
+                .load(c),
+        })?;
+        Ok(rows.into_iter().map(Room::from).collect())
+    }
+
+    fn members(&self, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, UserId, Username)>> {
+        let ids: Vec<i64> = rooms.iter().map(|r| r.0).collect();
+        let rows: Vec<(i64, String, String)> = self.read(|c| {
+            memberships::table
+                .inner_join(users::table)
+                .filter(memberships::room_id.eq_any(&ids))
+                .select((memberships::room_id, users::id, users::username))
+                .order((memberships::joined_at.asc(), users::username_lower.asc()))
+                .load(c)
+        })?;
+        rows.into_iter()
+            .map(|(room, id, name)| Ok((RoomId(room), UserId(parse_uuid(&id)?), Username::from_trusted(name))))
+            .collect()
+    }
+
+    fn read_markers(&self, user: UserId, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, Seq)>> {
+        let ids: Vec<i64> = rooms.iter().map(|r| r.0).collect();
+        let rows: Vec<(i64, i64)> = self.read(|c| {
+            memberships::table
+                .filter(memberships::user_id.eq(user.to_string()))
+                .filter(memberships::room_id.eq_any(&ids))
+                .select((memberships::room_id, memberships::last_read_seq))
+                .load(c)
+        })?;
+        Ok(rows.into_iter().map(|(r, s)| (RoomId(r), Seq(s))).collect())
+    }
+
+    fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool> {
+        let user = user.to_string();
+        self.write(|c| {
+            let membership = memberships::table.find((room.0, &user));
+            let marker = membership.select(memberships::last_read_seq).first::<i64>(c).optional()?;
+            match marker {
+                None => Ok(false),
+                Some(current) => {
+                    if seq.0 > current {
+                        diesel::update(membership).set(memberships::last_read_seq.eq(seq.0)).execute(c)?;
+                    }
+                    Ok(true)
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! WebChat's ports implemented: one diesel store for PostgreSQL and SQLite ([`db`]),
+//! bcrypt and JWT ([`auth`]), and the system clock and id generator ([`system`]).
+
+pub mod auth;
+pub mod db;
+pub mod system;
+
+pub use auth::{BcryptHasher, JwtCodec};
+pub use db::{DatabaseTarget, Db, DbError, DbOptions};
+pub use system::{RandomIds, SystemClock};

@@ -1,0 +1,109 @@
+//! Settings from flags and environment (SPEC §1).
+
+use chrono::Duration;
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use webchat_infrastructure::DatabaseTarget;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// A real-time chat service: accounts, rooms, history, WebSockets.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "webchat", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "WEBCHAT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// postgres://… for PostgreSQL, sqlite://PATH (or a bare path) for embedded SQLite.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://webchat.db", value_parser = DatabaseTarget::parse)]
+    pub database_url: DatabaseTarget,
+
+    /// JWT signing secret (env only); when unset, one is generated and kept in the database.
+    #[arg(skip = std::env::var("JWT_SECRET").ok().filter(|s| !s.is_empty()))]
+    pub jwt_secret: Option<String>,
+
+    /// bcrypt cost (4–31).
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 12, value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub bcrypt_cost: u32,
+
+    /// Access token lifetime (e.g. 30s, 15m, 2h, 7d).
+    #[arg(long, env = "WEBCHAT_ACCESS_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_ttl: Duration,
+
+    /// Refresh token lifetime (e.g. 12h, 7d).
+    #[arg(long, env = "WEBCHAT_REFRESH_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub refresh_ttl: Duration,
+
+    /// Log format; default: pretty on a terminal, else json. Level from RUST_LOG.
+    #[arg(long, env = "WEBCHAT_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    /// Database connections per process.
+    #[arg(long, env = "WEBCHAT_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool: u32,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "WEBCHAT_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: Option<u16>,
+}
+
+/// `30s`, `15m`, `2h`, `7d`, or plain seconds; at least one second.
+/// # Errors
+/// A one-line description of what is wrong.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = digits.parse().map_err(|_| format!("{raw:?} is not a duration like 30s, 15m, 2h or 7d"))?;
+    let d = match unit {
+        "" | "s" => Duration::try_seconds(n),
+        "m" => Duration::try_minutes(n),
+        "h" => Duration::try_hours(n),
+        "d" => Duration::try_days(n),
+        _ => None,
+    }
+    .filter(|d| *d >= Duration::seconds(1) && *d <= Duration::days(3650))
+    .ok_or_else(|| format!("{raw:?} is not a duration between 1s and 3650d like 30s, 15m, 2h or 7d"))?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::seconds(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::minutes(15)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::hours(2)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::days(7)));
+        assert_eq!(parse_duration("90"), Ok(Duration::seconds(90)));
+    }
+
+    #[test]
+    fn bad_durations_are_refused() {
+        for bad in ["", "m", "0s", "5w", "-1m", "99999999999999999999d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn the_defaults_serve_sqlite_on_port_8080() {
+        let c = Config::try_parse_from(["webchat"]).expect("defaults parse");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, DatabaseTarget::Sqlite("webchat.db".into()));
+        assert_eq!(c.bcrypt_cost, 12);
+    }
+
+    #[test]
+    fn a_bad_setting_is_an_error_not_a_panic() {
+        assert!(Config::try_parse_from(["webchat", "--bcrypt-cost", "3"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--listen", "nowhere"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--database-url", "mysql://x"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--access-ttl", "soon"]).is_err());
+    }
+}

@@ -1,0 +1,33 @@
+use clap::Parser as _;
+use std::process::ExitCode;
+use webchat_server::{Application, Config, telemetry};
+
+fn main() -> ExitCode {
+    let config = match Config::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line, as SPEC §1 asks: clap's first line names the setting and the problem.
+            let msg = e.to_string();
+            eprintln!("{}", msg.lines().next().unwrap_or("invalid setting"));
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(&config)?;
+        app.run_until_stopped().await.map_err(|e| webchat_server::StartError::Other(e.to_string()))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "webchat could not start");
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

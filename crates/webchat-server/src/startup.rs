@@ -1,0 +1,155 @@
+//! Wiring: the store, the services and the HTTP server, built once and run.
+
+use crate::config::Config;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpServer, web};
+use rand::Rng as _;
+use std::fs::File;
+use std::net::TcpListener;
+use std::sync::Arc;
+use webchat_api::{AppState, Presence, Readiness};
+use webchat_domain::services::{AccountService, AuthSettings, RoomService};
+use webchat_infrastructure::{BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, RandomIds, SystemClock};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Database(#[from] webchat_infrastructure::DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("another webchat process is using {0}: SQLite is single-process (use PostgreSQL for several nodes)")]
+    SqliteInUse(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StartError {
+    /// Exit code: 2 for a bad setting, 1 for anything the environment caused.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Listen { .. } | Self::SqliteInUse(_) | Self::Other(_) => 2,
+            Self::Database(_) => 1,
+        }
+    }
+}
+
+struct DbReadiness(Arc<Db>);
+
+impl Readiness for DbReadiness {
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
+    }
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    /// Held for the life of the process: SQLite's single-process guard.
+    _sqlite_lock: Option<File>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+/// Takes an exclusive lock beside the SQLite file so a second process cannot share it.
+fn lock_sqlite(path: &str) -> Result<File, StartError> {
+    let lock_path = format!("{path}.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StartError::Other(format!("cannot open {lock_path}: {e}")))?;
+    file.try_lock().map_err(|_| StartError::SqliteInUse(path.to_owned()))?;
+    Ok(file)
+}
+
+impl Application {
+    /// Connects and migrates the database, wires the services and binds the listener.
+    /// # Errors
+    /// When the database, the secret or the address cannot be had.
+    pub fn build(config: &Config) -> Result<Self, StartError> {
+        let sqlite_lock = match &config.database_url {
+            DatabaseTarget::Sqlite(path) => Some(lock_sqlite(path)?),
+            DatabaseTarget::Postgres(_) => None,
+        };
+        let db = Arc::new(Db::connect(
+            &config.database_url,
+            DbOptions { pool_size: config.db_pool, ..DbOptions::default() },
+        )?);
+        let secret = match &config.jwt_secret {
+            Some(s) => s.clone(),
+            None => {
+                let secret = db
+                    .setting_or_insert("jwt_secret", || {
+                        tracing::warn!("JWT_SECRET is not set: using a generated secret kept in the database");
+                        let bytes: [u8; 32] = rand::rng().random();
+                        bytes.iter().map(|b| format!("{b:02x}")).collect()
+                    })
+                    .map_err(|e| StartError::Other(format!("cannot read the JWT secret: {e}")))?;
+                secret
+            }
+        };
+        let presence = Arc::new(Presence::default());
+        let clock = Arc::new(SystemClock);
+        let accounts = Arc::new(AccountService::new(
+            db.clone(),
+            db.clone(),
+            Arc::new(BcryptHasher::new(config.bcrypt_cost).map_err(StartError::Other)?),
+            Arc::new(JwtCodec::new(secret.as_bytes())),
+            clock.clone(),
+            Arc::new(RandomIds),
+            AuthSettings { access_ttl: config.access_ttl, refresh_ttl: config.refresh_ttl },
+        ));
+        let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), presence.clone(), clock));
+        let state = AppState { accounts, rooms, presence, readiness: Arc::new(DbReadiness(db)) };
+
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?;
+        let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
+        let data = web::Data::new(state);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(webchat_api::configure)
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(webchat_api::middleware::request_log))
+        })
+        .shutdown_timeout(10);
+        if let Some(workers) = config.workers {
+            server = server.workers(usize::from(workers));
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?
+            .run();
+        tracing::info!(port, "webchat listening");
+        Ok(Self { port, server, _sqlite_lock: sqlite_lock })
+    }
+
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    #[must_use]
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM or [`ServerHandle::stop`]; in-flight requests get 10 s.
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _lock = self._sqlite_lock;
+        self.server.await
+    }
+}
