@@ -11,9 +11,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// A real-time chat service: accounts, rooms, history, WebSockets.
+/// WebChat: a real-time chat service (accounts, rooms, history, WebSockets).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "webchat", version, about)]
+#[command(
+    name = "webchat",
+    version,
+    about,
+    after_help = "Environment only:\n  JWT_SECRET  the JWT signing secret (HS256); when unset, a random secret is generated and kept in the database"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "WEBCHAT_LISTEN", default_value = "127.0.0.1:8080")]

@@ -201,7 +201,7 @@ impl Db {
     /// Runs a read on a pooled connection.
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        f(&mut conn).map_err(map_error)
+        f(&mut conn).map_err(|e| broken_or(&mut conn, e))
     }
 
     /// Runs `f` in a write transaction.
@@ -212,10 +212,16 @@ impl Db {
             None => None,
         };
         (*conn).transaction(f).map_err(|e| match e {
-            TxError::Db(e) => map_error(e),
+            TxError::Db(e) => broken_or(&mut conn, e),
             TxError::Store(e) => e,
         })
     }
+}
+
+/// A query that failed because the connection died means the database is unavailable,
+/// whatever error text the driver chose.
+fn broken_or(conn: &mut DbConnection, e: DieselError) -> StoreError {
+    if conn.is_broken() { StoreError::Unavailable(e.to_string()) } else { map_error(e) }
 }
 
 /// Maps diesel's errors onto the ports' contract.

@@ -1,0 +1,34 @@
+# WebChat. `make run` serves on 127.0.0.1:8080 with the embedded SQLite file webchat.db;
+# `make test` runs every check and test (PostgreSQL on 127.0.0.1:5432 is required).
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run build test fmt-check lint deps-gate test-all fmt clean
+
+run:
+	$(CARGO) run --release -p webchat-server --bin webchat
+
+build:
+	$(CARGO) build --release -p webchat-server --bin webchat
+
+test: fmt-check deps-gate lint test-all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+deps-gate:
+	scripts/check-domain-deps.sh
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+test-all:
+	scripts/ensure-postgres.sh
+	$(CARGO) test --workspace --all-features
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
