@@ -25,7 +25,7 @@ lint:
 
 test-all:
 	scripts/ensure-postgres.sh
-	$(CARGO) test --workspace --all-features
+	scripts/run-tests.sh
 
 fmt:
 	$(CARGO) fmt --all

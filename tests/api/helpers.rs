@@ -37,7 +37,9 @@ impl TestDb {
                 let name = format!("webchat_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin = PgConnection::establish(&format!("{}/postgres", pg_base()))
                     .expect("PostgreSQL must be running on 127.0.0.1:5432 for the tests");
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).expect("create database");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .expect("create database");
                 Self::Postgres { name }
             }
         }
@@ -53,10 +55,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Self::Postgres { name } = self {
-            if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin);
-            }
+        if let Self::Postgres { name } = self
+            && let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base()))
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
@@ -66,7 +69,17 @@ pub fn test_config(db: &TestDb) -> Config {
     use clap::Parser as _;
     let url = db.url();
     Config::try_parse_from([
-        "webchat", "--listen", "127.0.0.1:0", "--database-url", &url, "--bcrypt-cost", "4", "--workers", "2", "--db-pool", "4",
+        "webchat",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+        "--bcrypt-cost",
+        "4",
+        "--workers",
+        "2",
+        "--db-pool",
+        "4",
     ])
     .expect("test settings parse")
 }
@@ -107,7 +120,10 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         task,
         address: format!("http://127.0.0.1:{port}"),
         port,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         backend,
         server: StopOnDrop(handle),
         db,
@@ -140,7 +156,13 @@ impl TestApp {
     }
 
     /// Sends JSON (or nothing) with an optional bearer token.
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -195,12 +217,15 @@ impl TestApp {
     }
 
     pub async fn send(&self, user: &TestUser, room: &str, content: &str) -> Value {
-        let r = self.post(&format!("/api/rooms/{room}/messages/"), Some(&user.access), json!({"content": content})).await;
+        let r = self
+            .post(&format!("/api/rooms/{room}/messages/"), Some(&user.access), json!({"content": content}))
+            .await;
         json_of(r, StatusCode::CREATED).await
     }
 
     pub async fn history(&self, user: &TestUser, room: &str, query: &str) -> Value {
-        json_of(self.get(&format!("/api/rooms/{room}/messages/{query}"), &user.access).await, StatusCode::OK).await
+        json_of(self.get(&format!("/api/rooms/{room}/messages/{query}"), &user.access).await, StatusCode::OK)
+            .await
     }
 
     pub async fn user_count(&self, token: &str) -> usize {

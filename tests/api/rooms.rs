@@ -5,7 +5,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 fn seqs(history: &Value) -> Vec<i64> {
-    history["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_i64().expect("seq")).collect()
+    history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["seq"].as_i64().expect("seq"))
+        .collect()
 }
 
 backend_test!(

@@ -61,7 +61,8 @@ async fn readyz_reports_503_when_the_database_is_gone() {
     let app = spawn_app(Backend::Postgres).await;
     let TestDb::Postgres { name } = &app.db else { unreachable!("postgres") };
     use diesel::{Connection, RunQueryDsl};
-    let base = std::env::var("WEBCHAT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let base =
+        std::env::var("WEBCHAT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let mut admin = diesel::PgConnection::establish(&format!("{base}/postgres")).expect("admin");
     diesel::sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)")).execute(&mut admin).expect("drop");
     let r = app.client.get(app.url("/readyz")).send().await.expect("readyz");
@@ -80,8 +81,19 @@ fn help_lists_every_setting() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for setting in [
-        "--listen", "WEBCHAT_LISTEN", "--database-url", "DATABASE_URL", "JWT_SECRET", "--bcrypt-cost", "BCRYPT_COST",
-        "--access-ttl", "WEBCHAT_ACCESS_TTL", "--refresh-ttl", "WEBCHAT_REFRESH_TTL", "--log-format", "WEBCHAT_LOG_FORMAT",
+        "--listen",
+        "WEBCHAT_LISTEN",
+        "--database-url",
+        "DATABASE_URL",
+        "JWT_SECRET",
+        "--bcrypt-cost",
+        "BCRYPT_COST",
+        "--access-ttl",
+        "WEBCHAT_ACCESS_TTL",
+        "--refresh-ttl",
+        "WEBCHAT_REFRESH_TTL",
+        "--log-format",
+        "WEBCHAT_LOG_FORMAT",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}:\n{help}");
     }

@@ -162,10 +162,15 @@ impl Fields {
         self.errors.entry(name.to_owned()).or_default().push(message.into());
     }
 
-    /// The raw string under `name`; `None` when it is absent or null.
+    /// The raw string under `name`; `None` when it is absent or null. A NUL character is
+    /// refused here, once for every field: PostgreSQL cannot store or compare it.
     fn string(&mut self, name: &str) -> Option<String> {
         match self.object.remove(name) {
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.contains('\0') => {
+                self.fail(name, "Null characters are not allowed.");
+                None
+            }
             Some(Value::String(s)) => Some(s),
             Some(_) => {
                 self.fail(name, "Not a valid string.");
@@ -175,7 +180,11 @@ impl Fields {
     }
 
     /// A required field, parsed.
-    pub fn required<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+    pub fn required<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<T> {
         let present = self.object.get(name).is_some_and(|v| !v.is_null());
         if !present {
             self.fail(name, "This field is required.");
@@ -186,7 +195,11 @@ impl Fields {
     }
 
     /// An optional field, parsed; absent and null are `None`.
-    pub fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<T> {
         let raw = self.string(name)?;
         self.parse(name, &raw, parse)
     }
@@ -212,7 +225,12 @@ impl Fields {
         }
     }
 
-    fn parse<T>(&mut self, name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, InvalidValue>) -> Option<T> {
+    fn parse<T>(
+        &mut self,
+        name: &str,
+        raw: &str,
+        parse: impl FnOnce(&str) -> Result<T, InvalidValue>,
+    ) -> Option<T> {
         match parse(raw) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -250,7 +268,10 @@ impl QueryParams {
             None => Ok(default),
             Some(raw) => match raw.trim().parse::<i64>() {
                 Ok(v) if (min..=max).contains(&v) => Ok(v),
-                _ => Err(ApiError::field(name, format!("Ensure this value is an integer between {min} and {max}."))),
+                _ => Err(ApiError::field(
+                    name,
+                    format!("Ensure this value is an integer between {min} and {max}."),
+                )),
             },
         }
     }

@@ -16,7 +16,9 @@ fn request_id(req: &ServiceRequest) -> HeaderValue {
         .get(&X_REQUEST_ID)
         .filter(|v| {
             let b = v.as_bytes();
-            !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+            !b.is_empty()
+                && b.len() <= 64
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
         })
         .cloned()
         .unwrap_or_else(|| {

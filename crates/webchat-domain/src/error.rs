@@ -33,10 +33,7 @@ pub enum StoreError {
 pub enum DomainError {
     /// A value that parsed but breaks a rule needing the store (a wrong old password).
     #[error("{message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    Validation { field: &'static str, message: String },
     #[error("Invalid email or password.")]
     InvalidCredentials,
     #[error("A user with that email already exists.")]
@@ -90,9 +87,7 @@ impl From<StoreError> for DomainError {
         match e {
             StoreError::Conflict(UniqueField::Email) => Self::EmailTaken,
             StoreError::Conflict(UniqueField::Username) => Self::UsernameTaken,
-            StoreError::Conflict(other) => {
-                Self::Internal(format!("unexpected conflict on {other:?}"))
-            }
+            StoreError::Conflict(other) => Self::Internal(format!("unexpected conflict on {other:?}")),
             StoreError::Unavailable(_) => Self::Unavailable,
             StoreError::Internal(m) => Self::Internal(m),
         }

@@ -7,9 +7,8 @@
 
 use crate::StoreError;
 use crate::model::{
-    Claims, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room, RoomId,
-    RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch,
-    Username,
+    Claims, Event, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room, RoomId,
+    RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch, Username,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -68,11 +67,7 @@ pub trait SessionRepository: Send + Sync {
     /// Revokes one session; `false` when it was already gone or revoked.
     fn revoke(&self, id: SessionId) -> StoreResult<bool>;
     /// Revokes every live session of `user` except `keep`; returns those it revoked.
-    fn revoke_all_of_user(
-        &self,
-        user: UserId,
-        keep: Option<SessionId>,
-    ) -> StoreResult<Vec<SessionId>>;
+    fn revoke_all_of_user(&self, user: UserId, keep: Option<SessionId>) -> StoreResult<Vec<SessionId>>;
 }
 
 /// Rooms and their memberships (with each member's read marker).
@@ -81,12 +76,7 @@ pub trait RoomRepository: Send + Sync {
     fn find_by_name(&self, name: &RoomName) -> StoreResult<Option<Room>>;
     /// Creates the room if no room has this name (ignoring case) and makes `user` a member;
     /// returns the room and whether this call created it. Safe under concurrent calls.
-    fn join_or_create(
-        &self,
-        name: &RoomName,
-        user: UserId,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Room, bool)>;
+    fn join_or_create(&self, name: &RoomName, user: UserId, now: DateTime<Utc>) -> StoreResult<(Room, bool)>;
     /// Ends a membership; `false` when `user` was not a member.
     fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
     /// Most recently active first.
@@ -157,4 +147,28 @@ pub trait IdGenerator: Send + Sync {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait PresenceReader: Send + Sync {
     fn active_users(&self, room: RoomId) -> Vec<UserId>;
+}
+
+/// Where the bus hands the events this node must deliver (the WebSocket hub).
+pub trait EventSink: Send + Sync {
+    /// Called for every event of a watched room and every revocation, in publish order
+    /// per publisher. Must not block: it runs on the publisher's thread.
+    fn deliver(&self, event: &Event);
+}
+
+/// The fan-out between the code that changes things and the live connections that must
+/// hear about it, on this node (in-process) or across nodes.
+///
+/// Delivery is at-most-once and may reorder messages of different publishers: receivers
+/// order messages by `seq` and read gaps from the log ([`MessageRepository`]).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait MessageBus: Send + Sync {
+    /// Sends an event to every node (this one included). Never blocks on the network.
+    fn publish(&self, event: Event);
+    /// Sets where this node's events go; called once at start-up.
+    fn attach(&self, sink: std::sync::Arc<dyn EventSink>);
+    /// This node now holds sockets in `room` (a cross-node bus subscribes to it).
+    fn watch_room(&self, room: RoomId);
+    /// This node no longer holds sockets in `room`.
+    fn unwatch_room(&self, room: RoomId);
 }

@@ -19,7 +19,9 @@ pub enum StartError {
     Database(#[from] webchat_infrastructure::DbError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
-    #[error("another webchat process is using {0}: SQLite is single-process (use PostgreSQL for several nodes)")]
+    #[error(
+        "another webchat process is using {0}: SQLite is single-process (use PostgreSQL for several nodes)"
+    )]
     SqliteInUse(String),
     #[error("{0}")]
     Other(String),
@@ -87,14 +89,14 @@ impl Application {
         let secret = match &config.jwt_secret {
             Some(s) => s.clone(),
             None => {
-                let secret = db
-                    .setting_or_insert("jwt_secret", || {
-                        tracing::warn!("JWT_SECRET is not set: using a generated secret kept in the database");
-                        let bytes: [u8; 32] = rand::rng().random();
-                        bytes.iter().map(|b| format!("{b:02x}")).collect()
-                    })
-                    .map_err(|e| StartError::Other(format!("cannot read the JWT secret: {e}")))?;
-                secret
+                tracing::warn!(
+                    "JWT_SECRET is not set: signing tokens with a generated secret kept in the database"
+                );
+                db.setting_or_insert("jwt_secret", || {
+                    let bytes: [u8; 32] = rand::rng().random();
+                    bytes.iter().map(|b| format!("{b:02x}")).collect()
+                })
+                .map_err(|e| StartError::Other(format!("cannot read the JWT secret: {e}")))?
             }
         };
         let presence = Arc::new(Presence::default());
@@ -108,6 +110,7 @@ impl Application {
             Arc::new(RandomIds),
             AuthSettings { access_ttl: config.access_ttl, refresh_ttl: config.refresh_ttl },
         ));
+        accounts.warm_up().map_err(|e| StartError::Other(format!("cannot prepare password hashing: {e}")))?;
         let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), presence.clone(), clock));
         let state = AppState { accounts, rooms, presence, readiness: Arc::new(DbReadiness(db)) };
 

@@ -18,7 +18,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/users/login/refresh").route(web::post().to(users::refresh::refresh)))
         .service(resource("/api/users/logout").route(web::post().to(users::logout::logout)))
         .service(resource("/api/users/me").route(web::get().to(users::me::me)))
-        .service(resource("/api/users/me/password").route(web::post().to(users::change_password::change_password)))
+        .service(
+            resource("/api/users/me/password").route(web::post().to(users::change_password::change_password)),
+        )
         .service(resource("/api/users/list").route(web::get().to(users::list::list)))
         .service(
             resource("/api/users/user/update")

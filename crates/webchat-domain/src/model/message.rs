@@ -35,9 +35,7 @@ impl MessageContent {
             return Err(InvalidValue::new("This field may not be blank."));
         }
         if raw.chars().count() > Self::MAX_CHARS {
-            return Err(InvalidValue::new(
-                "Ensure this field has no more than 4000 characters.",
-            ));
+            return Err(InvalidValue::new("Ensure this field has no more than 4000 characters."));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -62,9 +60,7 @@ impl ClientMsgId {
     /// When the key is empty, longer than 64 characters or not visible ASCII.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         if raw.is_empty() || raw.len() > 64 || !raw.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(InvalidValue::new(
-                "Ensure this field has 1 to 64 visible ASCII characters.",
-            ));
+            return Err(InvalidValue::new("Ensure this field has 1 to 64 visible ASCII characters."));
         }
         Ok(Self(raw.to_owned()))
     }

@@ -1,16 +1,16 @@
 //! The domain's values and entities. Newtypes are parsed once at the edge (`parse`) and
 //! trusted everywhere after; their constructors are the only place a rule is checked.
 
+mod event;
 mod ids;
 mod message;
 mod room;
 mod session;
 mod user;
 
+pub use event::Event;
 pub use ids::{MessageId, RoomId, SessionId, UserId};
-pub use message::{
-    ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq,
-};
+pub use message::{ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq};
 pub use room::{Room, RoomListQuery, RoomName, RoomView};
 pub use session::{AuthContext, Claims, Session, TokenKind, TokenPair};
 pub use user::{Email, NewUser, Password, PasswordHash, User, UserListQuery, UserPatch, Username};

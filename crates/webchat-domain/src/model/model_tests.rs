@@ -13,20 +13,13 @@ fn email_accepts_ordinary_addresses() {
         "o'neil_99-x@sub-domain.example.org",
         "Alex@Gmail.COM",
     ] {
-        assert_eq!(
-            Email::parse(raw).map(|e| e.as_str().to_owned()),
-            Ok(raw.to_owned()),
-            "{raw}"
-        );
+        assert_eq!(Email::parse(raw).map(|e| e.as_str().to_owned()), Ok(raw.to_owned()), "{raw}");
     }
 }
 
 #[test]
 fn email_is_trimmed_of_surrounding_whitespace() {
-    assert_eq!(
-        Email::parse("  alex@gmail.com \n").map(|e| e.to_string()),
-        Ok("alex@gmail.com".into())
-    );
+    assert_eq!(Email::parse("  alex@gmail.com \n").map(|e| e.to_string()), Ok("alex@gmail.com".into()));
 }
 
 #[test]
@@ -53,11 +46,7 @@ fn email_refuses_malformed_addresses() {
         "alex@gmail_x.com",
         "a<b>@gmail.com",
     ] {
-        assert_eq!(
-            Email::parse(raw),
-            Err(InvalidValue("Enter a valid email address.".into())),
-            "{raw:?}"
-        );
+        assert_eq!(Email::parse(raw), Err(InvalidValue("Enter a valid email address.".into())), "{raw:?}");
     }
 }
 
@@ -66,12 +55,7 @@ fn email_refuses_malformed_addresses() {
 fn email_of_len(len: usize) -> String {
     let local = "l".repeat(64);
     let third = len - 64 - 1 - (63 + 1 + 63 + 1) - 4;
-    format!(
-        "{local}@{}.{}.{}.com",
-        "a".repeat(63),
-        "b".repeat(63),
-        "c".repeat(third)
-    )
+    format!("{local}@{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(third))
 }
 
 #[test]
@@ -96,12 +80,7 @@ fn email_is_kept_as_typed_and_normalized_to_lowercase() {
     let email = Email::parse("Alex.Smith@Gmail.COM").expect("a valid email");
     assert_eq!(email.as_str(), "Alex.Smith@Gmail.COM");
     assert_eq!(email.normalized(), "alex.smith@gmail.com");
-    assert_eq!(
-        email.normalized(),
-        Email::parse("alex.smith@gmail.com")
-            .expect("valid")
-            .normalized()
-    );
+    assert_eq!(email.normalized(), Email::parse("alex.smith@gmail.com").expect("valid").normalized());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -110,19 +89,8 @@ fn email_is_kept_as_typed_and_normalized_to_lowercase() {
 
 #[test]
 fn username_of_3_to_32_characters_is_accepted() {
-    for raw in [
-        "abc",
-        "alex",
-        "a_b.c-d",
-        "User_01",
-        "élodie",
-        &"x".repeat(32),
-    ] {
-        assert_eq!(
-            Username::parse(raw).map(|u| u.to_string()),
-            Ok(raw.to_owned()),
-            "{raw}"
-        );
+    for raw in ["abc", "alex", "a_b.c-d", "User_01", "élodie", &"x".repeat(32)] {
+        assert_eq!(Username::parse(raw).map(|u| u.to_string()), Ok(raw.to_owned()), "{raw}");
     }
 }
 
@@ -131,9 +99,7 @@ fn username_shorter_than_3_or_longer_than_32_characters_is_refused() {
     for raw in ["", "ab", &"x".repeat(33)] {
         assert_eq!(
             Username::parse(raw),
-            Err(InvalidValue(
-                "Ensure this field has 3 to 32 characters.".into()
-            )),
+            Err(InvalidValue("Ensure this field has 3 to 32 characters.".into())),
             "{raw}"
         );
     }
@@ -148,14 +114,10 @@ fn username_length_is_counted_in_characters() {
 
 #[test]
 fn username_outside_the_alphabet_is_refused() {
-    for raw in [
-        "al ex", "alex!", "al@ex", "a/b/c", " alex", "alex\n", "ab+c",
-    ] {
+    for raw in ["al ex", "alex!", "al@ex", "a/b/c", " alex", "alex\n", "ab+c"] {
         assert_eq!(
             Username::parse(raw),
-            Err(InvalidValue(
-                "Enter a valid username: letters, digits, and _ . - only.".into()
-            )),
+            Err(InvalidValue("Enter a valid username: letters, digits, and _ . - only.".into())),
             "{raw:?}"
         );
     }
@@ -163,10 +125,7 @@ fn username_outside_the_alphabet_is_refused() {
 
 #[test]
 fn username_is_normalized_to_lowercase() {
-    assert_eq!(
-        Username::parse("Alex_X").expect("valid").normalized(),
-        "alex_x"
-    );
+    assert_eq!(Username::parse("Alex_X").expect("valid").normalized(), "alex_x");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -177,58 +136,36 @@ fn username_is_normalized_to_lowercase() {
 fn password_of_7_bytes_is_refused() {
     assert_eq!(
         Password::parse("1234567"),
-        Err(InvalidValue(
-            "This password is too short. It must contain at least 8 characters.".into()
-        ))
+        Err(InvalidValue("This password is too short. It must contain at least 8 characters.".into()))
     );
 }
 
 #[test]
 fn password_of_8_bytes_is_accepted() {
-    assert_eq!(
-        Password::parse("12345678").map(|p| p.expose().to_owned()),
-        Ok("12345678".into())
-    );
+    assert_eq!(Password::parse("12345678").map(|p| p.expose().to_owned()), Ok("12345678".into()));
 }
 
 #[test]
 fn password_of_72_bytes_is_accepted() {
     let raw = "p".repeat(72);
-    assert_eq!(
-        Password::parse(&raw).map(|p| p.expose().to_owned()),
-        Ok(raw)
-    );
+    assert_eq!(Password::parse(&raw).map(|p| p.expose().to_owned()), Ok(raw));
 }
 
 #[test]
 fn password_of_73_bytes_is_refused_not_truncated() {
     assert_eq!(
         Password::parse(&"p".repeat(73)),
-        Err(InvalidValue(
-            "This password is too long. It must be at most 72 bytes.".into()
-        ))
+        Err(InvalidValue("This password is too long. It must be at most 72 bytes.".into()))
     );
 }
 
 #[test]
 fn password_length_is_counted_in_bytes_not_characters() {
     // "é" is two bytes in UTF-8.
-    assert!(
-        Password::parse(&"é".repeat(4)).is_ok(),
-        "4 characters, 8 bytes"
-    );
-    assert!(
-        Password::parse(&format!("{}a", "é".repeat(3))).is_err(),
-        "4 characters, 7 bytes"
-    );
-    assert!(
-        Password::parse(&"é".repeat(36)).is_ok(),
-        "36 characters, 72 bytes"
-    );
-    assert!(
-        Password::parse(&"é".repeat(37)).is_err(),
-        "37 characters, 74 bytes"
-    );
+    assert!(Password::parse(&"é".repeat(4)).is_ok(), "4 characters, 8 bytes");
+    assert!(Password::parse(&format!("{}a", "é".repeat(3))).is_err(), "4 characters, 7 bytes");
+    assert!(Password::parse(&"é".repeat(36)).is_ok(), "36 characters, 72 bytes");
+    assert!(Password::parse(&"é".repeat(37)).is_err(), "37 characters, 74 bytes");
     // 19 four-byte emoji: 19 characters, 76 bytes.
     assert!(Password::parse(&"🔑".repeat(19)).is_err());
 }
@@ -251,11 +188,7 @@ fn password_debug_output_hides_the_secret() {
 #[test]
 fn room_name_of_1_to_64_characters_is_accepted() {
     for raw in ["a", "general", "team_1.dev-ops", "Café", &"r".repeat(64)] {
-        assert_eq!(
-            RoomName::parse(raw).map(|r| r.to_string()),
-            Ok(raw.to_owned()),
-            "{raw}"
-        );
+        assert_eq!(RoomName::parse(raw).map(|r| r.to_string()), Ok(raw.to_owned()), "{raw}");
     }
 }
 
@@ -264,9 +197,7 @@ fn room_name_empty_or_longer_than_64_characters_is_refused() {
     for raw in ["", &"r".repeat(65)] {
         assert_eq!(
             RoomName::parse(raw),
-            Err(InvalidValue(
-                "Ensure the room name has 1 to 64 characters.".into()
-            )),
+            Err(InvalidValue("Ensure the room name has 1 to 64 characters.".into())),
             "{raw}"
         );
     }
@@ -277,9 +208,7 @@ fn room_name_outside_the_alphabet_is_refused() {
     for raw in ["my room", "a/b", "../etc", "room?", "#general", "room%20"] {
         assert_eq!(
             RoomName::parse(raw),
-            Err(InvalidValue(
-                "Enter a valid room name: letters, digits, and _ . - only.".into()
-            )),
+            Err(InvalidValue("Enter a valid room name: letters, digits, and _ . - only.".into())),
             "{raw:?}"
         );
     }
@@ -309,10 +238,7 @@ fn message_content_blank_or_only_whitespace_is_refused() {
 
 #[test]
 fn message_content_is_kept_as_typed() {
-    assert_eq!(
-        MessageContent::parse("  hi  ").map(|c| c.as_str().to_owned()),
-        Ok("  hi  ".into())
-    );
+    assert_eq!(MessageContent::parse("  hi  ").map(|c| c.as_str().to_owned()), Ok("  hi  ".into()));
 }
 
 #[test]
@@ -320,9 +246,7 @@ fn message_content_of_4000_characters_is_accepted_and_4001_refused() {
     assert!(MessageContent::parse(&"m".repeat(4000)).is_ok());
     assert_eq!(
         MessageContent::parse(&"m".repeat(4001)),
-        Err(InvalidValue(
-            "Ensure this field has no more than 4000 characters.".into()
-        ))
+        Err(InvalidValue("Ensure this field has no more than 4000 characters.".into()))
     );
 }
 
@@ -339,17 +263,8 @@ fn message_content_length_is_counted_in_characters() {
 
 #[test]
 fn client_msg_id_of_1_to_64_visible_ascii_characters_is_accepted() {
-    for raw in [
-        "c",
-        "c-1",
-        "550e8400-e29b-41d4-a716-446655440000",
-        "!~{}",
-        &"k".repeat(64),
-    ] {
-        assert_eq!(
-            ClientMsgId::parse(raw).map(|c| c.as_str().to_owned()),
-            Ok(raw.to_owned())
-        );
+    for raw in ["c", "c-1", "550e8400-e29b-41d4-a716-446655440000", "!~{}", &"k".repeat(64)] {
+        assert_eq!(ClientMsgId::parse(raw).map(|c| c.as_str().to_owned()), Ok(raw.to_owned()));
     }
 }
 
@@ -358,9 +273,7 @@ fn client_msg_id_empty_too_long_or_not_visible_ascii_is_refused() {
     for raw in ["", &"k".repeat(65), "c 1", "c\t1", "é", "c-1\n"] {
         assert_eq!(
             ClientMsgId::parse(raw),
-            Err(InvalidValue(
-                "Ensure this field has 1 to 64 visible ASCII characters.".into()
-            )),
+            Err(InvalidValue("Ensure this field has 1 to 64 visible ASCII characters.".into())),
             "{raw:?}"
         );
     }
@@ -375,9 +288,7 @@ fn page_limit_of_0_or_over_200_is_refused() {
     for limit in [0, 201, u32::MAX] {
         assert_eq!(
             Page::new(limit, 0),
-            Err(InvalidValue(
-                "Ensure this value is between 1 and 200.".into()
-            )),
+            Err(InvalidValue("Ensure this value is between 1 and 200.".into())),
             "{limit}"
         );
     }
@@ -385,20 +296,8 @@ fn page_limit_of_0_or_over_200_is_refused() {
 
 #[test]
 fn page_limit_of_1_to_200_is_accepted_with_any_offset() {
-    assert_eq!(
-        Page::new(1, 0),
-        Ok(Page {
-            limit: 1,
-            offset: 0
-        })
-    );
-    assert_eq!(
-        Page::new(200, 5_000),
-        Ok(Page {
-            limit: 200,
-            offset: 5_000
-        })
-    );
+    assert_eq!(Page::new(1, 0), Ok(Page { limit: 1, offset: 0 }));
+    assert_eq!(Page::new(200, 5_000), Ok(Page { limit: 200, offset: 5_000 }));
 }
 
 #[test]
@@ -426,13 +325,7 @@ fn user_id_parse_of_a_malformed_id_is_none() {
 fn user_id_parses_and_displays_the_hyphenated_uuid() {
     let raw = "550e8400-e29b-41d4-a716-446655440000";
     let id = UserId::parse(raw).expect("a valid uuid");
-    assert_eq!(
-        id,
-        UserId(Uuid::from_u128(0x550e_8400_e29b_41d4_a716_4466_5544_0000))
-    );
+    assert_eq!(id, UserId(Uuid::from_u128(0x550e_8400_e29b_41d4_a716_4466_5544_0000)));
     assert_eq!(id.to_string(), raw);
-    assert_eq!(
-        UserId::parse("550E8400-E29B-41D4-A716-446655440000"),
-        Some(id)
-    );
+    assert_eq!(UserId::parse("550E8400-E29B-41D4-A716-446655440000"), Some(id));
 }

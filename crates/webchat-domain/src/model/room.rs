@@ -12,14 +12,10 @@ impl RoomName {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let n = raw.chars().count();
         if !(1..=64).contains(&n) {
-            return Err(InvalidValue::new(
-                "Ensure the room name has 1 to 64 characters.",
-            ));
+            return Err(InvalidValue::new("Ensure the room name has 1 to 64 characters."));
         }
         if !raw.chars().all(is_name_char) {
-            return Err(InvalidValue::new(
-                "Enter a valid room name: letters, digits, and _ . - only.",
-            ));
+            return Err(InvalidValue::new("Enter a valid room name: letters, digits, and _ . - only."));
         }
         Ok(Self(raw.to_owned()))
     }

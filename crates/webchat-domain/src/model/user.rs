@@ -23,9 +23,7 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local
-                .chars()
-                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -35,14 +33,10 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             })
-            && labels.last().is_some_and(|tld| {
-                tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic)
-            });
-        if local_ok && domain_ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(invalid())
-        }
+            && labels
+                .last()
+                .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+        if local_ok && domain_ok { Ok(Self(s.to_owned())) } else { Err(invalid()) }
     }
 
     #[must_use]
@@ -79,14 +73,10 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         let n = raw.chars().count();
         if !(3..=32).contains(&n) {
-            return Err(InvalidValue::new(
-                "Ensure this field has 3 to 32 characters.",
-            ));
+            return Err(InvalidValue::new("Ensure this field has 3 to 32 characters."));
         }
         if !raw.chars().all(is_name_char) {
-            return Err(InvalidValue::new(
-                "Enter a valid username: letters, digits, and _ . - only.",
-            ));
+            return Err(InvalidValue::new("Enter a valid username: letters, digits, and _ . - only."));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -127,12 +117,12 @@ impl Password {
     /// When the password is shorter than 8 or longer than 72 bytes.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         match raw.len() {
-            n if n < Self::MIN_BYTES => Err(InvalidValue::new(
-                "This password is too short. It must contain at least 8 characters.",
-            )),
-            n if n > Self::MAX_BYTES => Err(InvalidValue::new(
-                "This password is too long. It must be at most 72 bytes.",
-            )),
+            n if n < Self::MIN_BYTES => {
+                Err(InvalidValue::new("This password is too short. It must contain at least 8 characters."))
+            }
+            n if n > Self::MAX_BYTES => {
+                Err(InvalidValue::new("This password is too long. It must be at most 72 bytes."))
+            }
             _ => Ok(Self(raw.to_owned())),
         }
     }

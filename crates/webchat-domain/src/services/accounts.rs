@@ -4,12 +4,12 @@
 use super::DomainResult;
 use crate::DomainError;
 use crate::model::{
-    AuthContext, Claims, Email, NewUser, Password, PasswordHash, Session, SessionId, TokenKind,
-    TokenPair, User, UserId, UserListQuery, UserPatch, Username,
+    AuthContext, Claims, Email, NewUser, Password, PasswordHash, Session, SessionId, TokenKind, TokenPair,
+    User, UserId, UserListQuery, UserPatch, Username,
 };
 use crate::ports::{
-    Clock, IdGenerator, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec,
-    TokenDecodeError, UserRepository,
+    Clock, IdGenerator, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec, TokenDecodeError,
+    UserRepository,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, OnceLock};
@@ -45,9 +45,7 @@ pub struct AccountService {
 
 impl std::fmt::Debug for AccountService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountService")
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("AccountService").field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
@@ -62,16 +60,15 @@ impl AccountService {
         ids: Arc<dyn IdGenerator>,
         settings: AuthSettings,
     ) -> Self {
-        Self {
-            users,
-            sessions,
-            hasher,
-            tokens,
-            clock,
-            ids,
-            settings,
-            dummy_hash: OnceLock::new(),
-        }
+        Self { users, sessions, hasher, tokens, clock, ids, settings, dummy_hash: OnceLock::new() }
+    }
+
+    /// Prepares the dummy hash that unknown-email logins verify against, so that the
+    /// first such login costs no more than a wrong password does.
+    /// # Errors
+    /// When hashing fails.
+    pub fn warm_up(&self) -> DomainResult<()> {
+        self.dummy_hash().map(|_| ())
     }
 
     /// Creates an account.
@@ -116,11 +113,7 @@ impl AccountService {
         };
         self.sessions.insert(&session)?;
         let (access, refresh) = self.issue_pair(user.id, session.id, session.refresh_jti, now)?;
-        Ok(TokenPair {
-            access,
-            refresh,
-            user: Some(user),
-        })
+        Ok(TokenPair { access, refresh, user: Some(user) })
     }
 
     /// Exchanges a refresh token for a new pair and retires it. Presenting a retired
@@ -132,19 +125,10 @@ impl AccountService {
         let claims = self.decode(refresh_token, TokenKind::Refresh)?;
         let now = self.clock.now();
         let new_jti = self.ids.new_uuid();
-        match self.sessions.rotate(
-            claims.sid,
-            claims.jti,
-            new_jti,
-            now + self.settings.refresh_ttl,
-        )? {
+        match self.sessions.rotate(claims.sid, claims.jti, new_jti, now + self.settings.refresh_ttl)? {
             RotateOutcome::Rotated => {
                 let (access, refresh) = self.issue_pair(claims.sub, claims.sid, new_jti, now)?;
-                Ok(TokenPair {
-                    access,
-                    refresh,
-                    user: None,
-                })
+                Ok(TokenPair { access, refresh, user: None })
             }
             RotateOutcome::Stale => {
                 self.sessions.revoke(claims.sid)?;
@@ -161,10 +145,9 @@ impl AccountService {
     pub fn authenticate(&self, access_token: &str) -> DomainResult<AuthContext> {
         let claims = self.decode(access_token, TokenKind::Access)?;
         match self.sessions.find(claims.sid)? {
-            Some(s) if !s.revoked && s.user_id == claims.sub => Ok(AuthContext {
-                user_id: claims.sub,
-                session_id: claims.sid,
-            }),
+            Some(s) if !s.revoked && s.user_id == claims.sub => {
+                Ok(AuthContext { user_id: claims.sub, session_id: claims.sid })
+            }
             _ => Err(DomainError::SessionRevoked),
         }
     }
@@ -174,11 +157,7 @@ impl AccountService {
     /// # Errors
     /// `TokenInvalid` when `refresh_token` is given but is not a refresh token of the
     /// caller; store failures.
-    pub fn logout(
-        &self,
-        ctx: AuthContext,
-        refresh_token: Option<&str>,
-    ) -> DomainResult<Vec<SessionId>> {
+    pub fn logout(&self, ctx: AuthContext, refresh_token: Option<&str>) -> DomainResult<Vec<SessionId>> {
         let mut ended = Vec::new();
         if let Some(token) = refresh_token {
             let claims = match self.tokens.decode(token) {
@@ -198,9 +177,7 @@ impl AccountService {
     /// # Errors
     /// `SessionRevoked` when the account no longer exists; store failures.
     pub fn me(&self, ctx: AuthContext) -> DomainResult<User> {
-        self.users
-            .find(ctx.user_id)?
-            .ok_or(DomainError::SessionRevoked)
+        self.users.find(ctx.user_id)?.ok_or(DomainError::SessionRevoked)
     }
 
     /// Changes the caller's password and ends every other session of theirs.
@@ -213,10 +190,7 @@ impl AccountService {
         old: &str,
         new: &Password,
     ) -> DomainResult<Vec<SessionId>> {
-        let hash = self
-            .users
-            .password_hash(ctx.user_id)?
-            .ok_or(DomainError::SessionRevoked)?;
+        let hash = self.users.password_hash(ctx.user_id)?.ok_or(DomainError::SessionRevoked)?;
         if old.len() > Password::MAX_BYTES || !self.hasher.verify(old, &hash)? {
             return Err(DomainError::Validation {
                 field: "old_password",
@@ -225,9 +199,7 @@ impl AccountService {
         }
         let new_hash = self.hasher.hash(new.expose())?;
         self.users.set_password_hash(ctx.user_id, &new_hash)?;
-        Ok(self
-            .sessions
-            .revoke_all_of_user(ctx.user_id, Some(ctx.session_id))?)
+        Ok(self.sessions.revoke_all_of_user(ctx.user_id, Some(ctx.session_id))?)
     }
 
     /// # Errors
@@ -245,16 +217,9 @@ impl AccountService {
     /// Changes `target`'s email or username; only the account's owner may.
     /// # Errors
     /// `NotFound`, `Forbidden`, `EmailTaken`, `UsernameTaken`, store failures.
-    pub fn update_user(
-        &self,
-        ctx: AuthContext,
-        target: UserId,
-        patch: &UserPatch,
-    ) -> DomainResult<User> {
+    pub fn update_user(&self, ctx: AuthContext, target: UserId, patch: &UserPatch) -> DomainResult<User> {
         self.owned(ctx, target)?;
-        self.users
-            .update(target, patch)?
-            .ok_or(DomainError::NotFound("user"))
+        self.users.update(target, patch)?.ok_or(DomainError::NotFound("user"))
     }
 
     /// Deletes `target`'s account (only its owner may); its messages stay with no sender.
@@ -263,9 +228,7 @@ impl AccountService {
     /// `NotFound`, `Forbidden`, store failures.
     pub fn delete_user(&self, ctx: AuthContext, target: UserId) -> DomainResult<Vec<SessionId>> {
         self.owned(ctx, target)?;
-        self.users
-            .delete(target)?
-            .ok_or(DomainError::NotFound("user"))
+        self.users.delete(target)?.ok_or(DomainError::NotFound("user"))
     }
 
     /// 404 for an unknown user, 403 for someone else's account.
@@ -280,10 +243,8 @@ impl AccountService {
     }
 
     fn decode(&self, token: &str, kind: TokenKind) -> DomainResult<Claims> {
-        let claims = self
-            .tokens
-            .decode(token)
-            .map_err(|TokenDecodeError::Invalid| DomainError::TokenInvalid)?;
+        let claims =
+            self.tokens.decode(token).map_err(|TokenDecodeError::Invalid| DomainError::TokenInvalid)?;
         if claims.kind != kind {
             return Err(DomainError::TokenInvalid);
         }

@@ -1,8 +1,7 @@
 use super::*;
 use crate::model::Page;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockPasswordHasher, MockSessionRepository, MockTokenCodec,
-    MockUserRepository,
+    MockClock, MockIdGenerator, MockPasswordHasher, MockSessionRepository, MockTokenCodec, MockUserRepository,
 };
 use crate::{StoreError, UniqueField};
 use mockall::predicate::eq;
@@ -28,10 +27,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn settings() -> AuthSettings {
-    AuthSettings {
-        access_ttl: Duration::minutes(15),
-        refresh_ttl: Duration::days(7),
-    }
+    AuthSettings { access_ttl: Duration::minutes(15), refresh_ttl: Duration::days(7) }
 }
 
 fn user(id: UserId, name: &str) -> User {
@@ -60,10 +56,7 @@ fn password(s: &str) -> Password {
 }
 
 fn ctx(user_id: UserId, session_id: SessionId) -> AuthContext {
-    AuthContext {
-        user_id,
-        session_id,
-    }
+    AuthContext { user_id, session_id }
 }
 
 fn session(id: SessionId, user_id: UserId, revoked: bool) -> Session {
@@ -78,21 +71,8 @@ fn session(id: SessionId, user_id: UserId, revoked: bool) -> Session {
 }
 
 /// Claims of a token issued a minute ago that expires at `exp`.
-fn claims_expiring(
-    kind: TokenKind,
-    sub: UserId,
-    sid: SessionId,
-    jti: Uuid,
-    exp: DateTime<Utc>,
-) -> Claims {
-    Claims {
-        sub,
-        sid,
-        jti,
-        iat: now() - Duration::minutes(1),
-        exp,
-        kind,
-    }
+fn claims_expiring(kind: TokenKind, sub: UserId, sid: SessionId, jti: Uuid, exp: DateTime<Utc>) -> Claims {
+    Claims { sub, sid, jti, iat: now() - Duration::minutes(1), exp, kind }
 }
 
 /// Claims of a token that is still valid for a few minutes.
@@ -144,23 +124,17 @@ impl Mocks {
 
     /// `token` decodes to `result`.
     fn decoding(&mut self, token: &'static str, result: Result<Claims, TokenDecodeError>) {
-        self.tokens
-            .expect_decode()
-            .withf(move |t| t == token)
-            .return_const(result);
+        self.tokens.expect_decode().withf(move |t| t == token).return_const(result);
     }
 
     /// The codec encodes exactly `times` tokens; returns the claims it was given.
     fn encoding(&mut self, times: usize) -> Arc<Mutex<Vec<Claims>>> {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
-        self.tokens
-            .expect_encode()
-            .times(times)
-            .returning(move |c| {
-                log.lock().expect("claims log").push(c.clone());
-                Ok(token_text(c))
-            });
+        self.tokens.expect_encode().times(times).returning(move |c| {
+            log.lock().expect("claims log").push(c.clone());
+            Ok(token_text(c))
+        });
         seen
     }
 
@@ -179,15 +153,8 @@ impl Mocks {
 
 fn encoded(seen: &Mutex<Vec<Claims>>, kind: TokenKind) -> Claims {
     let seen = seen.lock().expect("claims log");
-    assert_eq!(
-        seen.iter().filter(|c| c.kind == kind).count(),
-        1,
-        "one {kind:?} token"
-    );
-    seen.iter()
-        .find(|c| c.kind == kind)
-        .cloned()
-        .expect("a token of that kind")
+    assert_eq!(seen.iter().filter(|c| c.kind == kind).count(), 1, "one {kind:?} token");
+    seen.iter().find(|c| c.kind == kind).cloned().expect("a token of that kind")
 }
 
 fn new_account() -> NewAccount {
@@ -205,11 +172,7 @@ fn new_account() -> NewAccount {
 #[test]
 fn register_hashes_the_password_and_stores_the_account() {
     let mut m = Mocks::new().with_ids(&[ALICE.0]);
-    m.hasher
-        .expect_hash()
-        .withf(|p| p == "correct horse")
-        .times(1)
-        .returning(|_| Ok(hash("alice-hash")));
+    m.hasher.expect_hash().withf(|p| p == "correct horse").times(1).returning(|_| Ok(hash("alice-hash")));
     let expected = NewUser {
         id: ALICE,
         username: Username::parse("alice").expect("a valid username"),
@@ -217,34 +180,21 @@ fn register_hashes_the_password_and_stores_the_account() {
         password_hash: hash("alice-hash"),
         created_at: now(),
     };
-    m.users
-        .expect_insert()
-        .with(eq(expected))
-        .times(1)
-        .returning(|_| Ok(alice()));
+    m.users.expect_insert().with(eq(expected)).times(1).returning(|_| Ok(alice()));
 
     assert_eq!(m.service().register(new_account()), Ok(alice()));
 }
 
 fn register_failing_with(store_error: StoreError) -> DomainResult<User> {
     let mut m = Mocks::new().with_ids(&[ALICE.0]);
-    m.hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(hash("alice-hash")));
-    m.users
-        .expect_insert()
-        .times(1)
-        .return_const(Err(store_error));
+    m.hasher.expect_hash().times(1).returning(|_| Ok(hash("alice-hash")));
+    m.users.expect_insert().times(1).return_const(Err(store_error));
     m.service().register(new_account())
 }
 
 #[test]
 fn register_with_a_taken_email_fails_with_email_taken() {
-    assert_eq!(
-        register_failing_with(StoreError::Conflict(UniqueField::Email)),
-        Err(DomainError::EmailTaken)
-    );
+    assert_eq!(register_failing_with(StoreError::Conflict(UniqueField::Email)), Err(DomainError::EmailTaken));
 }
 
 #[test]
@@ -267,16 +217,10 @@ fn register_while_the_store_is_down_fails_with_unavailable() {
 fn register_stores_nothing_when_hashing_fails() {
     let mut m = Mocks::new();
     m.ids.expect_new_uuid().return_const(ALICE.0);
-    m.hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Err(StoreError::Internal("bcrypt broke".into())));
+    m.hasher.expect_hash().times(1).returning(|_| Err(StoreError::Internal("bcrypt broke".into())));
     m.users.expect_insert().never();
 
-    assert_eq!(
-        m.service().register(new_account()),
-        Err(DomainError::Internal("bcrypt broke".into()))
-    );
+    assert_eq!(m.service().register(new_account()), Err(DomainError::Internal("bcrypt broke".into())));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -304,11 +248,7 @@ fn login_with_the_right_password_issues_both_tokens_and_stores_a_session() {
         expires_at: now() + Duration::days(7),
         revoked: false,
     };
-    m.sessions
-        .expect_insert()
-        .with(eq(stored))
-        .times(1)
-        .returning(|_| Ok(()));
+    m.sessions.expect_insert().with(eq(stored)).times(1).returning(|_| Ok(()));
     let seen = m.encoding(2);
 
     let pair = m.service().login("  Alice@Example.COM ", "correct horse");
@@ -348,10 +288,7 @@ fn login_with_the_right_password_issues_both_tokens_and_stores_a_session() {
 #[test]
 fn login_with_a_wrong_password_is_rejected_after_exactly_one_verify() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find_credentials()
-        .times(1)
-        .returning(|_| Ok(Some((alice(), hash("alice-hash")))));
+    m.users.expect_find_credentials().times(1).returning(|_| Ok(Some((alice(), hash("alice-hash")))));
     m.hasher
         .expect_verify()
         .withf(|p, h| p == "wrong password" && *h == hash("alice-hash"))
@@ -369,17 +306,9 @@ fn login_with_a_wrong_password_is_rejected_after_exactly_one_verify() {
 #[test]
 fn login_with_an_unknown_email_is_rejected_after_exactly_one_verify() {
     let mut m = Mocks::new();
-    m.ids
-        .expect_new_uuid()
-        .return_const(Uuid::from_u128(0xD0D0));
-    m.users
-        .expect_find_credentials()
-        .times(1)
-        .returning(|_| Ok(None));
-    m.hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(hash("dummy-hash")));
+    m.ids.expect_new_uuid().return_const(Uuid::from_u128(0xD0D0));
+    m.users.expect_find_credentials().times(1).returning(|_| Ok(None));
+    m.hasher.expect_hash().times(1).returning(|_| Ok(hash("dummy-hash")));
     // Even a dummy hash that happened to match must not log anyone in.
     m.hasher
         .expect_verify()
@@ -398,67 +327,38 @@ fn login_with_an_unknown_email_is_rejected_after_exactly_one_verify() {
 #[test]
 fn login_with_unknown_emails_hashes_the_dummy_password_only_once() {
     let mut m = Mocks::new();
-    m.ids
-        .expect_new_uuid()
-        .return_const(Uuid::from_u128(0xD0D0));
-    m.users
-        .expect_find_credentials()
-        .times(2)
-        .returning(|_| Ok(None));
-    m.hasher
-        .expect_hash()
-        .times(1)
-        .returning(|_| Ok(hash("dummy-hash")));
-    m.hasher
-        .expect_verify()
-        .times(2)
-        .returning(|_, _| Ok(false));
+    m.ids.expect_new_uuid().return_const(Uuid::from_u128(0xD0D0));
+    m.users.expect_find_credentials().times(2).returning(|_| Ok(None));
+    m.hasher.expect_hash().times(1).returning(|_| Ok(hash("dummy-hash")));
+    m.hasher.expect_verify().times(2).returning(|_, _| Ok(false));
     m.sessions.expect_insert().never();
     let service = m.service();
 
-    assert_eq!(
-        service.login("a@example.com", "password1"),
-        Err(DomainError::InvalidCredentials)
-    );
-    assert_eq!(
-        service.login("b@example.com", "password2"),
-        Err(DomainError::InvalidCredentials)
-    );
+    assert_eq!(service.login("a@example.com", "password1"), Err(DomainError::InvalidCredentials));
+    assert_eq!(service.login("b@example.com", "password2"), Err(DomainError::InvalidCredentials));
 }
 
 #[test]
 fn login_with_a_password_over_72_bytes_is_refused_even_if_the_hasher_matches() {
     let long = "x".repeat(73);
     let mut m = Mocks::new();
-    m.users
-        .expect_find_credentials()
-        .times(1)
-        .returning(|_| Ok(Some((alice(), hash("alice-hash")))));
+    m.users.expect_find_credentials().times(1).returning(|_| Ok(Some((alice(), hash("alice-hash")))));
     // bcrypt only reads the first 72 bytes, so it may well say yes.
     m.hasher.expect_verify().times(1).returning(|_, _| Ok(true));
     m.sessions.expect_insert().never();
     m.tokens.expect_encode().never();
 
-    assert_eq!(
-        m.service().login("alice@example.com", &long),
-        Err(DomainError::InvalidCredentials)
-    );
+    assert_eq!(m.service().login("alice@example.com", &long), Err(DomainError::InvalidCredentials));
 }
 
 #[test]
 fn login_while_the_store_is_down_fails_with_unavailable() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find_credentials()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    m.users.expect_find_credentials().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
     m.hasher.expect_verify().never();
     m.sessions.expect_insert().never();
 
-    assert_eq!(
-        m.service().login("alice@example.com", "correct horse"),
-        Err(DomainError::Unavailable)
-    );
+    assert_eq!(m.service().login("alice@example.com", "correct horse"), Err(DomainError::Unavailable));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,12 +371,7 @@ fn refresh_rotates_the_session_and_returns_a_new_pair_with_the_new_jti() {
     m.decoding("r-old", Ok(live(TokenKind::Refresh, ALICE, SID1, OLD_JTI)));
     m.sessions
         .expect_rotate()
-        .with(
-            eq(SID1),
-            eq(OLD_JTI),
-            eq(NEW_JTI),
-            eq(now() + Duration::days(7)),
-        )
+        .with(eq(SID1), eq(OLD_JTI), eq(NEW_JTI), eq(now() + Duration::days(7)))
         .times(1)
         .returning(|_, _, _, _| Ok(RotateOutcome::Rotated));
     let seen = m.encoding(2);
@@ -542,48 +437,29 @@ fn refresh_with_an_expired_refresh_token_fails_with_token_expired() {
 
 #[test]
 fn refresh_with_an_undecodable_token_is_rejected_as_invalid() {
-    assert_eq!(
-        refresh_refused(Err(TokenDecodeError::Invalid)),
-        Err(DomainError::TokenInvalid)
-    );
+    assert_eq!(refresh_refused(Err(TokenDecodeError::Invalid)), Err(DomainError::TokenInvalid));
 }
 
 #[test]
 fn refresh_with_a_retired_token_revokes_the_session_and_reports_reuse() {
     let mut m = Mocks::new().with_ids(&[NEW_JTI]);
     m.decoding("r-old", Ok(live(TokenKind::Refresh, ALICE, SID1, OLD_JTI)));
-    m.sessions
-        .expect_rotate()
-        .times(1)
-        .returning(|_, _, _, _| Ok(RotateOutcome::Stale));
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID1))
-        .times(1)
-        .returning(|_| Ok(true));
+    m.sessions.expect_rotate().times(1).returning(|_, _, _, _| Ok(RotateOutcome::Stale));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
     m.tokens.expect_encode().never();
 
-    assert_eq!(
-        m.service().refresh("r-old"),
-        Err(DomainError::RefreshTokenReused)
-    );
+    assert_eq!(m.service().refresh("r-old"), Err(DomainError::RefreshTokenReused));
 }
 
 #[test]
 fn refresh_of_a_revoked_session_fails_with_session_revoked() {
     let mut m = Mocks::new().with_ids(&[NEW_JTI]);
     m.decoding("r-old", Ok(live(TokenKind::Refresh, ALICE, SID1, OLD_JTI)));
-    m.sessions
-        .expect_rotate()
-        .times(1)
-        .returning(|_, _, _, _| Ok(RotateOutcome::Gone));
+    m.sessions.expect_rotate().times(1).returning(|_, _, _, _| Ok(RotateOutcome::Gone));
     m.sessions.expect_revoke().never();
     m.tokens.expect_encode().never();
 
-    assert_eq!(
-        m.service().refresh("r-old"),
-        Err(DomainError::SessionRevoked)
-    );
+    assert_eq!(m.service().refresh("r-old"), Err(DomainError::SessionRevoked));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -594,11 +470,7 @@ fn refresh_of_a_revoked_session_fails_with_session_revoked() {
 fn authenticate_with(claims: Claims, stored: Option<Session>) -> DomainResult<AuthContext> {
     let mut m = Mocks::new();
     m.decoding("token", Ok(claims));
-    m.sessions
-        .expect_find()
-        .with(eq(SID1))
-        .times(1)
-        .return_const(Ok(stored));
+    m.sessions.expect_find().with(eq(SID1)).times(1).return_const(Ok(stored));
     m.service().authenticate("token")
 }
 
@@ -616,35 +488,20 @@ fn authenticate_accepts_a_live_access_token_of_a_live_session() {
 #[test]
 fn authenticate_with_a_refresh_token_is_rejected_as_invalid() {
     let mut m = Mocks::new();
-    m.decoding(
-        "token",
-        Ok(live(TokenKind::Refresh, ALICE, SID1, REFRESH_JTI)),
-    );
+    m.decoding("token", Ok(live(TokenKind::Refresh, ALICE, SID1, REFRESH_JTI)));
     m.sessions.expect_find().never();
 
-    assert_eq!(
-        m.service().authenticate("token"),
-        Err(DomainError::TokenInvalid)
-    );
+    assert_eq!(m.service().authenticate("token"), Err(DomainError::TokenInvalid));
 }
 
 #[test]
 fn authenticate_with_an_expired_access_token_fails_with_token_expired() {
     let mut m = Mocks::new();
-    let expired = claims_expiring(
-        TokenKind::Access,
-        ALICE,
-        SID1,
-        ACCESS_JTI,
-        now() - Duration::seconds(1),
-    );
+    let expired = claims_expiring(TokenKind::Access, ALICE, SID1, ACCESS_JTI, now() - Duration::seconds(1));
     m.decoding("token", Ok(expired));
     m.sessions.expect_find().never();
 
-    assert_eq!(
-        m.service().authenticate("token"),
-        Err(DomainError::TokenExpired)
-    );
+    assert_eq!(m.service().authenticate("token"), Err(DomainError::TokenExpired));
 }
 
 #[test]
@@ -653,19 +510,13 @@ fn authenticate_with_an_undecodable_token_is_rejected_as_invalid() {
     m.decoding("token", Err(TokenDecodeError::Invalid));
     m.sessions.expect_find().never();
 
-    assert_eq!(
-        m.service().authenticate("token"),
-        Err(DomainError::TokenInvalid)
-    );
+    assert_eq!(m.service().authenticate("token"), Err(DomainError::TokenInvalid));
 }
 
 #[test]
 fn authenticate_against_a_revoked_session_fails_with_session_revoked() {
     assert_eq!(
-        authenticate_with(
-            live(TokenKind::Access, ALICE, SID1, ACCESS_JTI),
-            Some(session(SID1, ALICE, true))
-        ),
+        authenticate_with(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI), Some(session(SID1, ALICE, true))),
         Err(DomainError::SessionRevoked)
     );
 }
@@ -673,10 +524,7 @@ fn authenticate_against_a_revoked_session_fails_with_session_revoked() {
 #[test]
 fn authenticate_against_a_session_of_another_user_fails_with_session_revoked() {
     assert_eq!(
-        authenticate_with(
-            live(TokenKind::Access, ALICE, SID1, ACCESS_JTI),
-            Some(session(SID1, BOB, false))
-        ),
+        authenticate_with(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI), Some(session(SID1, BOB, false))),
         Err(DomainError::SessionRevoked)
     );
 }
@@ -696,11 +544,7 @@ fn authenticate_against_a_missing_session_fails_with_session_revoked() {
 #[test]
 fn logout_without_a_refresh_token_revokes_the_callers_session() {
     let mut m = Mocks::new();
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID1))
-        .times(1)
-        .returning(|_| Ok(true));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
     assert_eq!(m.service().logout(ctx(ALICE, SID1), None), Ok(vec![SID1]));
 }
@@ -709,21 +553,10 @@ fn logout_without_a_refresh_token_revokes_the_callers_session() {
 fn logout_with_a_refresh_token_of_another_own_session_revokes_both() {
     let mut m = Mocks::new();
     m.decoding("r2", Ok(live(TokenKind::Refresh, ALICE, SID2, REFRESH_JTI)));
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID2))
-        .times(1)
-        .returning(|_| Ok(true));
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID1))
-        .times(1)
-        .returning(|_| Ok(true));
+    m.sessions.expect_revoke().with(eq(SID2)).times(1).returning(|_| Ok(true));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
-    let mut ended = m
-        .service()
-        .logout(ctx(ALICE, SID1), Some("r2"))
-        .expect("logged out");
+    let mut ended = m.service().logout(ctx(ALICE, SID1), Some("r2")).expect("logged out");
     ended.sort();
 
     assert_eq!(ended, vec![SID1, SID2]);
@@ -733,26 +566,15 @@ fn logout_with_a_refresh_token_of_another_own_session_revokes_both() {
 fn logout_with_the_refresh_token_of_the_same_session_revokes_it_once() {
     let mut m = Mocks::new();
     m.decoding("r1", Ok(live(TokenKind::Refresh, ALICE, SID1, REFRESH_JTI)));
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID1))
-        .times(1)
-        .returning(|_| Ok(true));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
-    assert_eq!(
-        m.service().logout(ctx(ALICE, SID1), Some("r1")),
-        Ok(vec![SID1])
-    );
+    assert_eq!(m.service().logout(ctx(ALICE, SID1), Some("r1")), Ok(vec![SID1]));
 }
 
 #[test]
 fn logout_of_an_already_ended_session_reports_nothing_ended() {
     let mut m = Mocks::new();
-    m.sessions
-        .expect_revoke()
-        .with(eq(SID1))
-        .times(1)
-        .returning(|_| Ok(false));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(false));
 
     assert_eq!(m.service().logout(ctx(ALICE, SID1), None), Ok(vec![]));
 }
@@ -783,10 +605,7 @@ fn logout_with_an_access_token_as_refresh_token_is_rejected_and_revokes_nothing(
 
 #[test]
 fn logout_with_an_undecodable_refresh_token_is_rejected_and_revokes_nothing() {
-    assert_eq!(
-        logout_refused(Err(TokenDecodeError::Invalid)),
-        Err(DomainError::TokenInvalid)
-    );
+    assert_eq!(logout_refused(Err(TokenDecodeError::Invalid)), Err(DomainError::TokenInvalid));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -796,11 +615,7 @@ fn logout_with_an_undecodable_refresh_token_is_rejected_and_revokes_nothing() {
 #[test]
 fn me_returns_the_callers_account() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(Some(alice())));
+    m.users.expect_find().with(eq(ALICE)).times(1).returning(|_| Ok(Some(alice())));
 
     assert_eq!(m.service().me(ctx(ALICE, SID1)), Ok(alice()));
 }
@@ -808,16 +623,9 @@ fn me_returns_the_callers_account() {
 #[test]
 fn me_of_a_deleted_account_fails_with_session_revoked() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_find().with(eq(ALICE)).times(1).returning(|_| Ok(None));
 
-    assert_eq!(
-        m.service().me(ctx(ALICE, SID1)),
-        Err(DomainError::SessionRevoked)
-    );
+    assert_eq!(m.service().me(ctx(ALICE, SID1)), Err(DomainError::SessionRevoked));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -840,11 +648,7 @@ fn is_old_password_error(result: &DomainResult<Vec<SessionId>>) -> bool {
 #[test]
 fn change_password_with_a_wrong_old_password_fails_on_old_password_and_stores_nothing() {
     let mut m = Mocks::new();
-    m.users
-        .expect_password_hash()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(Some(hash("alice-hash"))));
+    m.users.expect_password_hash().with(eq(ALICE)).times(1).returning(|_| Ok(Some(hash("alice-hash"))));
     m.hasher
         .expect_verify()
         .withf(|p, h| p == "not my password" && *h == hash("alice-hash"))
@@ -852,11 +656,7 @@ fn change_password_with_a_wrong_old_password_fails_on_old_password_and_stores_no
         .returning(|_, _| Ok(false));
     expect_nothing_stored(&mut m);
 
-    let result = m.service().change_password(
-        ctx(ALICE, SID1),
-        "not my password",
-        &password("brand new pw"),
-    );
+    let result = m.service().change_password(ctx(ALICE, SID1), "not my password", &password("brand new pw"));
 
     assert!(is_old_password_error(&result), "got {result:?}");
 }
@@ -864,15 +664,11 @@ fn change_password_with_a_wrong_old_password_fails_on_old_password_and_stores_no
 #[test]
 fn change_password_with_an_old_password_over_72_bytes_is_refused_even_if_the_hasher_matches() {
     let mut m = Mocks::new();
-    m.users
-        .expect_password_hash()
-        .returning(|_| Ok(Some(hash("alice-hash"))));
+    m.users.expect_password_hash().returning(|_| Ok(Some(hash("alice-hash"))));
     m.hasher.expect_verify().returning(|_, _| Ok(true));
     expect_nothing_stored(&mut m);
 
-    let result =
-        m.service()
-            .change_password(ctx(ALICE, SID1), &"x".repeat(73), &password("brand new pw"));
+    let result = m.service().change_password(ctx(ALICE, SID1), &"x".repeat(73), &password("brand new pw"));
 
     assert!(is_old_password_error(&result), "got {result:?}");
 }
@@ -880,21 +676,13 @@ fn change_password_with_an_old_password_over_72_bytes_is_refused_even_if_the_has
 #[test]
 fn change_password_stores_the_new_hash_and_revokes_the_other_sessions() {
     let mut m = Mocks::new();
-    m.users
-        .expect_password_hash()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(Some(hash("alice-hash"))));
+    m.users.expect_password_hash().with(eq(ALICE)).times(1).returning(|_| Ok(Some(hash("alice-hash"))));
     m.hasher
         .expect_verify()
         .withf(|p, h| p == "correct horse" && *h == hash("alice-hash"))
         .times(1)
         .returning(|_, _| Ok(true));
-    m.hasher
-        .expect_hash()
-        .withf(|p| p == "brand new pw")
-        .times(1)
-        .returning(|_| Ok(hash("new-hash")));
+    m.hasher.expect_hash().withf(|p| p == "brand new pw").times(1).returning(|_| Ok(hash("new-hash")));
     m.users
         .expect_set_password_hash()
         .with(eq(ALICE), eq(hash("new-hash")))
@@ -907,8 +695,7 @@ fn change_password_stores_the_new_hash_and_revokes_the_other_sessions() {
         .returning(|_, _| Ok(vec![SID2, SID3]));
 
     assert_eq!(
-        m.service()
-            .change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
+        m.service().change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
         Ok(vec![SID2, SID3])
     );
 }
@@ -916,16 +703,12 @@ fn change_password_stores_the_new_hash_and_revokes_the_other_sessions() {
 #[test]
 fn change_password_of_a_deleted_account_fails_with_session_revoked() {
     let mut m = Mocks::new();
-    m.users
-        .expect_password_hash()
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_password_hash().times(1).returning(|_| Ok(None));
     m.hasher.expect_verify().never();
     expect_nothing_stored(&mut m);
 
     assert_eq!(
-        m.service()
-            .change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
+        m.service().change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
         Err(DomainError::SessionRevoked)
     );
 }
@@ -936,16 +719,9 @@ fn change_password_of_a_deleted_account_fails_with_session_revoked() {
 
 #[test]
 fn list_users_passes_the_query_to_the_store() {
-    let query = UserListQuery {
-        search: Some("al".into()),
-        page: Page::new(10, 20).expect("a valid page"),
-    };
+    let query = UserListQuery { search: Some("al".into()), page: Page::new(10, 20).expect("a valid page") };
     let mut m = Mocks::new();
-    m.users
-        .expect_list()
-        .with(eq(query.clone()))
-        .times(1)
-        .returning(|_| Ok(vec![alice(), bob()]));
+    m.users.expect_list().with(eq(query.clone())).times(1).returning(|_| Ok(vec![alice(), bob()]));
 
     assert_eq!(m.service().list_users(&query), Ok(vec![alice(), bob()]));
 }
@@ -953,11 +729,7 @@ fn list_users_passes_the_query_to_the_store() {
 #[test]
 fn get_user_returns_the_account() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(Some(bob())));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(Some(bob())));
 
     assert_eq!(m.service().get_user(BOB), Ok(bob()));
 }
@@ -965,16 +737,9 @@ fn get_user_returns_the_account() {
 #[test]
 fn get_user_of_an_unknown_id_fails_with_not_found() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(None));
 
-    assert_eq!(
-        m.service().get_user(BOB),
-        Err(DomainError::NotFound("user"))
-    );
+    assert_eq!(m.service().get_user(BOB), Err(DomainError::NotFound("user")));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1003,42 +768,25 @@ fn update_user_changes_the_callers_own_account() {
         .times(1)
         .returning(move |_, _| Ok(Some(stored.clone())));
 
-    assert_eq!(
-        m.service().update_user(ctx(ALICE, SID1), ALICE, &patch()),
-        Ok(updated)
-    );
+    assert_eq!(m.service().update_user(ctx(ALICE, SID1), ALICE, &patch()), Ok(updated));
 }
 
 #[test]
 fn update_user_of_another_users_account_is_forbidden_and_changes_nothing() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(Some(bob())));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(Some(bob())));
     m.users.expect_update().never();
 
-    assert_eq!(
-        m.service().update_user(ctx(ALICE, SID1), BOB, &patch()),
-        Err(DomainError::Forbidden)
-    );
+    assert_eq!(m.service().update_user(ctx(ALICE, SID1), BOB, &patch()), Err(DomainError::Forbidden));
 }
 
 #[test]
 fn update_user_of_an_unknown_id_fails_with_not_found_and_changes_nothing() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(None));
     m.users.expect_update().never();
 
-    assert_eq!(
-        m.service().update_user(ctx(ALICE, SID1), BOB, &patch()),
-        Err(DomainError::NotFound("user"))
-    );
+    assert_eq!(m.service().update_user(ctx(ALICE, SID1), BOB, &patch()), Err(DomainError::NotFound("user")));
 }
 
 #[test]
@@ -1054,27 +802,18 @@ fn update_user_of_the_callers_vanished_account_fails_with_not_found() {
 
 fn update_conflicting_on(field: UniqueField) -> DomainResult<User> {
     let mut m = Mocks::new();
-    m.users
-        .expect_update()
-        .times(1)
-        .returning(move |_, _| Err(StoreError::Conflict(field)));
+    m.users.expect_update().times(1).returning(move |_, _| Err(StoreError::Conflict(field)));
     m.service().update_user(ctx(ALICE, SID1), ALICE, &patch())
 }
 
 #[test]
 fn update_user_to_a_taken_email_fails_with_email_taken() {
-    assert_eq!(
-        update_conflicting_on(UniqueField::Email),
-        Err(DomainError::EmailTaken)
-    );
+    assert_eq!(update_conflicting_on(UniqueField::Email), Err(DomainError::EmailTaken));
 }
 
 #[test]
 fn update_user_to_a_taken_username_fails_with_username_taken() {
-    assert_eq!(
-        update_conflicting_on(UniqueField::Username),
-        Err(DomainError::UsernameTaken)
-    );
+    assert_eq!(update_conflicting_on(UniqueField::Username), Err(DomainError::UsernameTaken));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1084,63 +823,35 @@ fn update_user_to_a_taken_username_fails_with_username_taken() {
 #[test]
 fn delete_user_of_the_callers_own_account_returns_the_sessions_it_ended() {
     let mut m = Mocks::new();
-    m.users
-        .expect_delete()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(Some(vec![SID1, SID2])));
+    m.users.expect_delete().with(eq(ALICE)).times(1).returning(|_| Ok(Some(vec![SID1, SID2])));
 
-    assert_eq!(
-        m.service().delete_user(ctx(ALICE, SID1), ALICE),
-        Ok(vec![SID1, SID2])
-    );
+    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), ALICE), Ok(vec![SID1, SID2]));
 }
 
 #[test]
 fn delete_user_of_another_users_account_is_forbidden_and_deletes_nothing() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(Some(bob())));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(Some(bob())));
     m.users.expect_delete().never();
 
-    assert_eq!(
-        m.service().delete_user(ctx(ALICE, SID1), BOB),
-        Err(DomainError::Forbidden)
-    );
+    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), BOB), Err(DomainError::Forbidden));
 }
 
 #[test]
 fn delete_user_of_an_unknown_id_fails_with_not_found_and_deletes_nothing() {
     let mut m = Mocks::new();
-    m.users
-        .expect_find()
-        .with(eq(BOB))
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(None));
     m.users.expect_delete().never();
 
-    assert_eq!(
-        m.service().delete_user(ctx(ALICE, SID1), BOB),
-        Err(DomainError::NotFound("user"))
-    );
+    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), BOB), Err(DomainError::NotFound("user")));
 }
 
 #[test]
 fn delete_user_of_the_callers_vanished_account_fails_with_not_found() {
     let mut m = Mocks::new();
-    m.users
-        .expect_delete()
-        .with(eq(ALICE))
-        .times(1)
-        .returning(|_| Ok(None));
+    m.users.expect_delete().with(eq(ALICE)).times(1).returning(|_| Ok(None));
 
-    assert_eq!(
-        m.service().delete_user(ctx(ALICE, SID1), ALICE),
-        Err(DomainError::NotFound("user"))
-    );
+    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), ALICE), Err(DomainError::NotFound("user")));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1150,13 +861,7 @@ fn delete_user_of_the_callers_vanished_account_fails_with_not_found() {
 #[test]
 fn every_domain_error_has_its_snake_case_code() {
     let cases = [
-        (
-            DomainError::Validation {
-                field: "email",
-                message: "bad".into(),
-            },
-            "validation_failed",
-        ),
+        (DomainError::Validation { field: "email", message: "bad".into() }, "validation_failed"),
         (DomainError::InvalidCredentials, "invalid_credentials"),
         (DomainError::EmailTaken, "email_taken"),
         (DomainError::UsernameTaken, "username_taken"),
@@ -1177,22 +882,13 @@ fn every_domain_error_has_its_snake_case_code() {
 
 #[test]
 fn store_errors_become_the_matching_domain_errors() {
-    assert_eq!(
-        DomainError::from(StoreError::Conflict(UniqueField::Email)),
-        DomainError::EmailTaken
-    );
-    assert_eq!(
-        DomainError::from(StoreError::Conflict(UniqueField::Username)),
-        DomainError::UsernameTaken
-    );
+    assert_eq!(DomainError::from(StoreError::Conflict(UniqueField::Email)), DomainError::EmailTaken);
+    assert_eq!(DomainError::from(StoreError::Conflict(UniqueField::Username)), DomainError::UsernameTaken);
     assert!(matches!(
         DomainError::from(StoreError::Conflict(UniqueField::RoomName)),
         DomainError::Internal(_)
     ));
-    assert_eq!(
-        DomainError::from(StoreError::Unavailable("down".into())),
-        DomainError::Unavailable
-    );
+    assert_eq!(DomainError::from(StoreError::Unavailable("down".into())), DomainError::Unavailable);
     assert_eq!(
         DomainError::from(StoreError::Internal("broken".into())),
         DomainError::Internal("broken".into())

@@ -3,8 +3,8 @@
 use super::DomainResult;
 use crate::DomainError;
 use crate::model::{
-    AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage,
-    Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
+    AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Room, RoomId,
+    RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
 };
 use crate::ports::{Clock, MessageRepository, PresenceReader, RoomRepository};
 use std::collections::{HashMap, HashSet};
@@ -35,12 +35,7 @@ impl RoomService {
         presence: Arc<dyn PresenceReader>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            rooms,
-            messages,
-            presence,
-            clock,
-        }
+        Self { rooms, messages, presence, clock }
     }
 
     /// Rooms, most recently active first, as `viewer` sees them.
@@ -55,9 +50,7 @@ impl RoomService {
     /// # Errors
     /// Store failures.
     pub fn join(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<(RoomView, bool)> {
-        let (room, created) = self
-            .rooms
-            .join_or_create(name, viewer.user_id, self.clock.now())?;
+        let (room, created) = self.rooms.join_or_create(name, viewer.user_id, self.clock.now())?;
         let view = self.one_view(viewer.user_id, room)?;
         Ok((view, created))
     }
@@ -81,12 +74,7 @@ impl RoomService {
     /// A page of the room's history. Any authenticated user may read any room.
     /// # Errors
     /// `NotFound`, store failures.
-    pub fn history(
-        &self,
-        name: &RoomName,
-        cursor: HistoryCursor,
-        limit: u32,
-    ) -> DomainResult<HistoryPage> {
+    pub fn history(&self, name: &RoomName, cursor: HistoryCursor, limit: u32) -> DomainResult<HistoryPage> {
         let room = self.find(name)?;
         Ok(self.messages.page(room.id, cursor, limit)?)
     }
@@ -141,17 +129,11 @@ impl RoomService {
     }
 
     fn find(&self, name: &RoomName) -> DomainResult<Room> {
-        self.rooms
-            .find_by_name(name)?
-            .ok_or(DomainError::NotFound("room"))
+        self.rooms.find_by_name(name)?.ok_or(DomainError::NotFound("room"))
     }
 
     fn require_member(&self, user: UserId, room: RoomId) -> DomainResult<()> {
-        if self.rooms.read_markers(user, &[room])?.is_empty() {
-            Err(DomainError::NotAMember)
-        } else {
-            Ok(())
-        }
+        if self.rooms.read_markers(user, &[room])?.is_empty() { Err(DomainError::NotAMember) } else { Ok(()) }
     }
 
     fn one_view(&self, viewer: UserId, room: Room) -> DomainResult<RoomView> {
@@ -161,12 +143,7 @@ impl RoomService {
     }
 
     /// Builds the views of many rooms with a fixed number of queries, whatever their count.
-    fn views(
-        &self,
-        viewer: UserId,
-        rooms: Vec<Room>,
-        per_room: u32,
-    ) -> DomainResult<Vec<RoomView>> {
+    fn views(&self, viewer: UserId, rooms: Vec<Room>, per_room: u32) -> DomainResult<Vec<RoomView>> {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
@@ -175,15 +152,11 @@ impl RoomService {
         for (room, user, name) in self.rooms.members(&ids)? {
             members.entry(room).or_default().push((user, name));
         }
-        let markers: HashMap<RoomId, Seq> =
-            self.rooms.read_markers(viewer, &ids)?.into_iter().collect();
+        let markers: HashMap<RoomId, Seq> = self.rooms.read_markers(viewer, &ids)?.into_iter().collect();
         let mut latest: HashMap<RoomId, Vec<Message>> = HashMap::new();
         if per_room > 0 {
-            let wanted: Vec<(RoomId, Seq)> = rooms
-                .iter()
-                .filter(|r| r.last_seq > Seq::ZERO)
-                .map(|r| (r.id, r.last_seq))
-                .collect();
+            let wanted: Vec<(RoomId, Seq)> =
+                rooms.iter().filter(|r| r.last_seq > Seq::ZERO).map(|r| (r.id, r.last_seq)).collect();
             if !wanted.is_empty() {
                 for m in self.messages.latest(&wanted, per_room)? {
                     latest.entry(m.room_id).or_default().push(m);
@@ -194,8 +167,7 @@ impl RoomService {
             .into_iter()
             .map(|room| {
                 let room_members = members.remove(&room.id).unwrap_or_default();
-                let online: HashSet<UserId> =
-                    self.presence.active_users(room.id).into_iter().collect();
+                let online: HashSet<UserId> = self.presence.active_users(room.id).into_iter().collect();
                 let active_participants = room_members
                     .iter()
                     .filter(|(id, _)| online.contains(id))

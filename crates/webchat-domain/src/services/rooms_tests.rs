@@ -22,10 +22,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn ctx(user_id: UserId) -> AuthContext {
-    AuthContext {
-        user_id,
-        session_id: SessionId(Uuid::from_u128(0x5E55)),
-    }
+    AuthContext { user_id, session_id: SessionId(Uuid::from_u128(0x5E55)) }
 }
 
 fn username(s: &str) -> Username {
@@ -90,10 +87,7 @@ impl Mocks {
 
     /// The store knows `room` under `room_name` (and nothing else).
     fn finding(&mut self, room_name: &str, found: Option<Room>) {
-        self.rooms
-            .expect_find_by_name()
-            .with(eq(name(room_name)))
-            .return_const(Ok(found));
+        self.rooms.expect_find_by_name().with(eq(name(room_name))).return_const(Ok(found));
     }
 
     /// The single-room view of `general` for ALICE: members alice and bob, bob online,
@@ -104,31 +98,20 @@ impl Mocks {
             .expect_members()
             .withf(|ids| ids == [GENERAL])
             .times(1)
-            .returning(|_| {
-                Ok(vec![
-                    (GENERAL, ALICE, username("alice")),
-                    (GENERAL, BOB, username("bob")),
-                ])
-            });
+            .returning(|_| Ok(vec![(GENERAL, ALICE, username("alice")), (GENERAL, BOB, username("bob"))]));
         self.rooms
             .expect_read_markers()
             .withf(|user, ids| *user == ALICE && ids == [GENERAL])
             .times(1)
             .returning(|_, _| Ok(vec![(GENERAL, Seq(3))]));
-        let messages = vec![
-            message(&room, 4, BOB, "bob"),
-            message(&room, 5, ALICE, "alice"),
-        ];
+        let messages = vec![message(&room, 4, BOB, "bob"), message(&room, 5, ALICE, "alice")];
         let latest = messages.clone();
         self.messages
             .expect_latest()
             .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5))] && *per_room == 50)
             .times(1)
             .returning(move |_, _| Ok(latest.clone()));
-        self.presence
-            .expect_active_users()
-            .with(eq(GENERAL))
-            .return_const(vec![BOB]);
+        self.presence.expect_active_users().with(eq(GENERAL)).return_const(vec![BOB]);
         RoomView {
             room,
             participants: vec![username("alice"), username("bob")],
@@ -160,11 +143,7 @@ impl Mocks {
 }
 
 fn list_query(messages: u32) -> RoomListQuery {
-    RoomListQuery {
-        joined_by: None,
-        page: Page::new(100, 0).expect("a valid page"),
-        messages,
-    }
+    RoomListQuery { joined_by: None, page: Page::new(100, 0).expect("a valid page"), messages }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -173,30 +152,18 @@ fn list_query(messages: u32) -> RoomListQuery {
 
 #[test]
 fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
-    let (general, random, empty) = (
-        general(),
-        room(RANDOM, "random", 3),
-        room(EMPTY, "empty", 0),
-    );
+    let (general, random, empty) = (general(), room(RANDOM, "random", 3), room(EMPTY, "empty", 0));
     let mut m = Mocks::new();
     let rooms = vec![general.clone(), random.clone(), empty.clone()];
-    m.rooms
-        .expect_list()
-        .with(eq(list_query(2)))
-        .times(1)
-        .returning(move |_| Ok(rooms.clone()));
-    m.rooms
-        .expect_members()
-        .withf(|ids| ids == [GENERAL, RANDOM, EMPTY])
-        .times(1)
-        .returning(|_| {
-            Ok(vec![
-                (GENERAL, ALICE, username("alice")),
-                (RANDOM, BOB, username("bob")),
-                (GENERAL, BOB, username("bob")),
-                (RANDOM, CAROL, username("carol")),
-            ])
-        });
+    m.rooms.expect_list().with(eq(list_query(2))).times(1).returning(move |_| Ok(rooms.clone()));
+    m.rooms.expect_members().withf(|ids| ids == [GENERAL, RANDOM, EMPTY]).times(1).returning(|_| {
+        Ok(vec![
+            (GENERAL, ALICE, username("alice")),
+            (RANDOM, BOB, username("bob")),
+            (GENERAL, BOB, username("bob")),
+            (RANDOM, CAROL, username("carol")),
+        ])
+    });
     m.rooms
         .expect_read_markers()
         .withf(|user, ids| *user == ALICE && ids == [GENERAL, RANDOM, EMPTY])
@@ -216,18 +183,9 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
         .returning(move |_, _| Ok(latest.clone()));
     // Carol is online in general but not a member; alice is online in the empty room but
     // not a member of it: neither counts as an active participant there.
-    m.presence
-        .expect_active_users()
-        .with(eq(GENERAL))
-        .return_const(vec![BOB, CAROL]);
-    m.presence
-        .expect_active_users()
-        .with(eq(RANDOM))
-        .return_const(Vec::<UserId>::new());
-    m.presence
-        .expect_active_users()
-        .with(eq(EMPTY))
-        .return_const(vec![ALICE]);
+    m.presence.expect_active_users().with(eq(GENERAL)).return_const(vec![BOB, CAROL]);
+    m.presence.expect_active_users().with(eq(RANDOM)).return_const(Vec::<UserId>::new());
+    m.presence.expect_active_users().with(eq(EMPTY)).return_const(vec![ALICE]);
 
     let views = m.service().list(ctx(ALICE), &list_query(2));
 
@@ -266,26 +224,12 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
 fn list_with(rooms: Vec<Room>, query: &RoomListQuery, marker: i64, m: &mut Mocks) {
     let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
     let markers: Vec<(RoomId, Seq)> = ids.iter().map(|id| (*id, Seq(marker))).collect();
-    let members: Vec<(RoomId, UserId, Username)> = ids
-        .iter()
-        .map(|id| (*id, ALICE, username("alice")))
-        .collect();
-    m.rooms
-        .expect_list()
-        .with(eq(query.clone()))
-        .times(1)
-        .returning(move |_| Ok(rooms.clone()));
-    m.rooms
-        .expect_members()
-        .times(1)
-        .returning(move |_| Ok(members.clone()));
-    m.rooms
-        .expect_read_markers()
-        .times(1)
-        .returning(move |_, _| Ok(markers.clone()));
-    m.presence
-        .expect_active_users()
-        .return_const(Vec::<UserId>::new());
+    let members: Vec<(RoomId, UserId, Username)> =
+        ids.iter().map(|id| (*id, ALICE, username("alice"))).collect();
+    m.rooms.expect_list().with(eq(query.clone())).times(1).returning(move |_| Ok(rooms.clone()));
+    m.rooms.expect_members().times(1).returning(move |_| Ok(members.clone()));
+    m.rooms.expect_read_markers().times(1).returning(move |_, _| Ok(markers.clone()));
+    m.presence.expect_active_users().return_const(Vec::<UserId>::new());
 }
 
 #[test]
@@ -294,10 +238,7 @@ fn list_reads_no_messages_when_none_are_asked_for() {
     list_with(vec![general()], &list_query(0), 5, &mut m);
     m.messages.expect_latest().never();
 
-    let views = m
-        .service()
-        .list(ctx(ALICE), &list_query(0))
-        .expect("a list");
+    let views = m.service().list(ctx(ALICE), &list_query(0)).expect("a list");
 
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].messages, vec![]);
@@ -306,25 +247,13 @@ fn list_reads_no_messages_when_none_are_asked_for() {
 #[test]
 fn list_reads_no_messages_when_every_room_is_empty() {
     let mut m = Mocks::new();
-    list_with(
-        vec![room(EMPTY, "empty", 0), room(RANDOM, "random", 0)],
-        &list_query(50),
-        0,
-        &mut m,
-    );
+    list_with(vec![room(EMPTY, "empty", 0), room(RANDOM, "random", 0)], &list_query(50), 0, &mut m);
     m.messages.expect_latest().never();
 
-    let views = m
-        .service()
-        .list(ctx(ALICE), &list_query(50))
-        .expect("a list");
+    let views = m.service().list(ctx(ALICE), &list_query(50)).expect("a list");
 
     assert_eq!(views.len(), 2);
-    assert!(
-        views
-            .iter()
-            .all(|v| v.messages.is_empty() && v.unread == 0 && v.joined)
-    );
+    assert!(views.iter().all(|v| v.messages.is_empty() && v.unread == 0 && v.joined));
 }
 
 #[test]
@@ -332,18 +261,9 @@ fn list_counts_no_unread_messages_when_the_marker_is_past_the_last_message() {
     let mut m = Mocks::new();
     list_with(vec![general()], &list_query(0), 9, &mut m);
 
-    let views = m
-        .service()
-        .list(ctx(ALICE), &list_query(0))
-        .expect("a list");
+    let views = m.service().list(ctx(ALICE), &list_query(0)).expect("a list");
 
-    assert_eq!(
-        views
-            .iter()
-            .map(|v| (v.unread, v.joined))
-            .collect::<Vec<_>>(),
-        vec![(0, true)]
-    );
+    assert_eq!(views.iter().map(|v| (v.unread, v.joined)).collect::<Vec<_>>(), vec![(0, true)]);
 }
 
 #[test]
@@ -361,15 +281,9 @@ fn list_of_no_rooms_is_empty_and_asks_nothing_more() {
 #[test]
 fn list_while_the_store_is_down_fails_with_unavailable() {
     let mut m = Mocks::new();
-    m.rooms
-        .expect_list()
-        .times(1)
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    m.rooms.expect_list().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
 
-    assert_eq!(
-        m.service().list(ctx(ALICE), &list_query(50)),
-        Err(DomainError::Unavailable)
-    );
+    assert_eq!(m.service().list(ctx(ALICE), &list_query(50)), Err(DomainError::Unavailable));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -414,21 +328,14 @@ fn get_of_an_unknown_room_fails_with_not_found() {
     m.finding("nowhere", None);
     m.rooms.expect_members().never();
 
-    assert_eq!(
-        m.service().get(ctx(ALICE), &name("nowhere")),
-        Err(DomainError::NotFound("room"))
-    );
+    assert_eq!(m.service().get(ctx(ALICE), &name("nowhere")), Err(DomainError::NotFound("room")));
 }
 
 #[test]
 fn leave_ends_the_membership() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.rooms
-        .expect_leave()
-        .with(eq(GENERAL), eq(ALICE))
-        .times(1)
-        .returning(|_, _| Ok(true));
+    m.rooms.expect_leave().with(eq(GENERAL), eq(ALICE)).times(1).returning(|_, _| Ok(true));
 
     assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
 }
@@ -437,11 +344,7 @@ fn leave_ends_the_membership() {
 fn leave_of_a_room_one_is_not_in_is_a_no_op() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.rooms
-        .expect_leave()
-        .with(eq(GENERAL), eq(ALICE))
-        .times(1)
-        .returning(|_, _| Ok(false));
+    m.rooms.expect_leave().with(eq(GENERAL), eq(ALICE)).times(1).returning(|_, _| Ok(false));
 
     assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
 }
@@ -452,10 +355,7 @@ fn leave_of_an_unknown_room_fails_with_not_found() {
     m.finding("nowhere", None);
     m.rooms.expect_leave().never();
 
-    assert_eq!(
-        m.service().leave(ctx(ALICE), &name("nowhere")),
-        Err(DomainError::NotFound("room"))
-    );
+    assert_eq!(m.service().leave(ctx(ALICE), &name("nowhere")), Err(DomainError::NotFound("room")));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -464,16 +364,9 @@ fn leave_of_an_unknown_room_fails_with_not_found() {
 
 #[test]
 fn history_reads_the_page_at_the_given_cursor_and_limit() {
-    for cursor in [
-        HistoryCursor::Latest,
-        HistoryCursor::Before(Seq(10)),
-        HistoryCursor::After(Seq(2)),
-    ] {
+    for cursor in [HistoryCursor::Latest, HistoryCursor::Before(Seq(10)), HistoryCursor::After(Seq(2))] {
         let room = general();
-        let page = HistoryPage {
-            messages: vec![message(&room, 3, BOB, "bob")],
-            has_more: true,
-        };
+        let page = HistoryPage { messages: vec![message(&room, 3, BOB, "bob")], has_more: true };
         let mut m = Mocks::new();
         m.finding("general", Some(room));
         let answer = page.clone();
@@ -483,11 +376,7 @@ fn history_reads_the_page_at_the_given_cursor_and_limit() {
             .times(1)
             .returning(move |_, _, _| Ok(answer.clone()));
 
-        assert_eq!(
-            m.service().history(&name("general"), cursor, 25),
-            Ok(page),
-            "{cursor:?}"
-        );
+        assert_eq!(m.service().history(&name("general"), cursor, 25), Ok(page), "{cursor:?}");
     }
 }
 
@@ -498,8 +387,7 @@ fn history_of_an_unknown_room_fails_with_not_found() {
     m.messages.expect_page().never();
 
     assert_eq!(
-        m.service()
-            .history(&name("nowhere"), HistoryCursor::Latest, 50),
+        m.service().history(&name("nowhere"), HistoryCursor::Latest, 50),
         Err(DomainError::NotFound("room"))
     );
 }
@@ -523,12 +411,7 @@ fn expected_new_message() -> NewMessage {
 }
 
 fn post_hello(m: Mocks) -> DomainResult<(Message, bool)> {
-    m.service().post(
-        ctx(ALICE),
-        &name("general"),
-        content("hello"),
-        Some(client_msg_id("c-1")),
-    )
+    m.service().post(ctx(ALICE), &name("general"), content("hello"), Some(client_msg_id("c-1")))
 }
 
 #[test]
@@ -584,10 +467,7 @@ fn post_by_a_non_member_fails_with_not_a_member_and_stores_nothing() {
 #[test]
 fn post_to_an_unknown_room_fails_with_not_found_and_stores_nothing() {
     let mut m = Mocks::new();
-    m.rooms
-        .expect_find_by_name()
-        .times(1)
-        .returning(|_| Ok(None));
+    m.rooms.expect_find_by_name().times(1).returning(|_| Ok(None));
     m.rooms.expect_read_markers().never();
     m.messages.expect_append().never();
 
@@ -600,10 +480,7 @@ fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member() {
     m.alice_member_of(RANDOM, false);
     m.messages.expect_append().never();
 
-    assert_eq!(
-        m.service().post_to(ctx(ALICE), RANDOM, content("hi"), None),
-        Err(DomainError::NotAMember)
-    );
+    assert_eq!(m.service().post_to(ctx(ALICE), RANDOM, content("hi"), None), Err(DomainError::NotAMember));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -618,8 +495,7 @@ fn mark_read(asked: i64, stored: i64, member: bool) -> DomainResult<()> {
         .with(eq(GENERAL), eq(ALICE), eq(Seq(stored)))
         .times(1)
         .return_const(Ok(member));
-    m.service()
-        .mark_read(ctx(ALICE), &name("general"), Seq(asked))
+    m.service().mark_read(ctx(ALICE), &name("general"), Seq(asked))
 }
 
 #[test]

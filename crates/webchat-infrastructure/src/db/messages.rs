@@ -5,8 +5,8 @@ use super::users::parse_uuid;
 use super::{Db, DbConnection, TxError, from_millis, to_millis};
 use diesel::prelude::*;
 use webchat_domain::model::{
-    ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage,
-    RoomId, RoomName, Seq, UserId, Username,
+    ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage, RoomId,
+    RoomName, Seq, UserId, Username,
 };
 use webchat_domain::ports::{MessageRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
@@ -43,10 +43,11 @@ fn into_message((row, sender, room): Joined) -> StoreResult<Message> {
 /// The base query every read shares: messages with sender and room names.
 macro_rules! joined {
     () => {
-        messages::table
-            .left_join(users::table)
-            .inner_join(rooms::table)
-            .select((MessageRow::as_select(), users::username.nullable(), rooms::name))
+        messages::table.left_join(users::table).inner_join(rooms::table).select((
+            MessageRow::as_select(),
+            users::username.nullable(),
+            rooms::name,
+        ))
     };
 }
 
@@ -62,10 +63,10 @@ fn find_by_client_id(c: &mut DbConnection, m: &NewMessage, key: &ClientMsgId) ->
 impl Db {
     fn try_append(&self, m: &NewMessage) -> StoreResult<(Joined, bool)> {
         self.write(|c| {
-            if let Some(key) = &m.client_msg_id {
-                if let Some(existing) = find_by_client_id(c, m, key)? {
-                    return Ok((existing, false));
-                }
+            if let Some(key) = &m.client_msg_id
+                && let Some(existing) = find_by_client_id(c, m, key)?
+            {
+                return Ok((existing, false));
             }
             let now = to_millis(m.created_at);
             // The row lock on the room orders concurrent senders; the seq comes from the
@@ -75,7 +76,9 @@ impl Db {
                 .returning(rooms::last_seq)
                 .get_result(c)
                 .optional()?
-                .ok_or_else(|| TxError::Store(StoreError::Internal(format!("room {} vanished", m.room_id.0))))?;
+                .ok_or_else(|| {
+                    TxError::Store(StoreError::Internal(format!("room {} vanished", m.room_id.0)))
+                })?;
             let id: i64 = diesel::insert_into(messages::table)
                 .values((
                     messages::room_id.eq(m.room_id.0),
@@ -101,7 +104,10 @@ impl MessageRepository for Db {
         let (row, created) = match self.try_append(m) {
             // A resend raced its original on another connection: answer with the original.
             Err(StoreError::Conflict(UniqueField::ClientMsgId)) => {
-                let key = m.client_msg_id.as_ref().ok_or_else(|| StoreError::Internal("conflict without key".into()))?;
+                let key = m
+                    .client_msg_id
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Internal("conflict without key".into()))?;
                 let found = self.read(|c| find_by_client_id(c, m, key))?;
                 (found.ok_or_else(|| StoreError::Internal("conflicting message vanished".into()))?, false)
             }
@@ -116,8 +122,12 @@ impl MessageRepository for Db {
             let q = joined!().filter(messages::room_id.eq(room.0));
             match cursor {
                 HistoryCursor::Latest => q.order(messages::seq.desc()).limit(take).load(c),
-                HistoryCursor::Before(s) => q.filter(messages::seq.lt(s.0)).order(messages::seq.desc()).limit(take).load(c),
-                HistoryCursor::After(s) => q.filter(messages::seq.gt(s.0)).order(messages::seq.asc()).limit(take).load(c),
+                HistoryCursor::Before(s) => {
+                    q.filter(messages::seq.lt(s.0)).order(messages::seq.desc()).limit(take).load(c)
+                }
+                HistoryCursor::After(s) => {
+                    q.filter(messages::seq.gt(s.0)).order(messages::seq.asc()).limit(take).load(c)
+                }
             }
         })?;
         let has_more = rows.len() > limit as usize;
@@ -138,7 +148,12 @@ impl MessageRepository for Db {
         let rows: Vec<Joined> = self.read(|c| {
             let mut q = joined!().into_boxed();
             for (room, last) in wanted {
-                q = q.or_filter(messages::room_id.eq(room.0).and(messages::seq.gt(last.0 - i64::from(per_room))));
+                q = q.or_filter(
+                    messages::room_id
+                        .eq(room.0)
+                        .and(messages::seq.gt(last.0 - i64::from(per_room)))
+                        .and(messages::seq.le(last.0)),
+                );
             }
             q.order((messages::room_id.asc(), messages::seq.asc())).load(c)
         })?;

@@ -52,17 +52,12 @@ impl DatabaseTarget {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres(url.to_owned()));
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() {
             return Err("the database URL is empty".into());
         }
         if path.contains("://") {
-            return Err(format!(
-                "unsupported database URL {path:?}: use postgres://… or sqlite://PATH"
-            ));
+            return Err(format!("unsupported database URL {path:?}: use postgres://… or sqlite://PATH"));
         }
         Ok(Self::Sqlite(path.to_owned()))
     }
@@ -207,10 +202,10 @@ impl Db {
     /// Runs `f` in a write transaction.
     fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, TxError>) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
-            None => None,
-        };
+        let _guard = self
+            .write_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         (*conn).transaction(f).map_err(|e| match e {
             TxError::Db(e) => broken_or(&mut conn, e),
             TxError::Store(e) => e,

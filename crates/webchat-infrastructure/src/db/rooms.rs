@@ -36,7 +36,12 @@ fn find_room(c: &mut super::DbConnection, name_lower: &str) -> QueryResult<Optio
 }
 
 impl Db {
-    fn try_join_or_create(&self, name: &RoomName, user: UserId, now: DateTime<Utc>) -> StoreResult<(Room, bool)> {
+    fn try_join_or_create(
+        &self,
+        name: &RoomName,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Room, bool)> {
         let lower = name.normalized();
         let user = user.to_string();
         let now = to_millis(now);
@@ -94,7 +99,9 @@ impl RoomRepository for Db {
     }
 
     fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
-        self.write(|c| Ok(diesel::delete(memberships::table.find((room.0, user.to_string()))).execute(c)? == 1))
+        self.write(|c| {
+            Ok(diesel::delete(memberships::table.find((room.0, user.to_string()))).execute(c)? == 1)
+        })
     }
 
     fn list(&self, query: &RoomListQuery) -> StoreResult<Vec<Room>> {
@@ -130,7 +137,9 @@ impl RoomRepository for Db {
                 .load(c)
         })?;
         rows.into_iter()
-            .map(|(room, id, name)| Ok((RoomId(room), UserId(parse_uuid(&id)?), Username::from_trusted(name))))
+            .map(|(room, id, name)| {
+                Ok((RoomId(room), UserId(parse_uuid(&id)?), Username::from_trusted(name)))
+            })
             .collect()
     }
 
@@ -150,16 +159,14 @@ impl RoomRepository for Db {
         let user = user.to_string();
         self.write(|c| {
             let membership = memberships::table.find((room.0, &user));
-            let marker = membership.select(memberships::last_read_seq).first::<i64>(c).optional()?;
-            match marker {
-                None => Ok(false),
-                Some(current) => {
-                    if seq.0 > current {
-                        diesel::update(membership).set(memberships::last_read_seq.eq(seq.0)).execute(c)?;
-                    }
-                    Ok(true)
-                }
+            // Conditional, so that of two concurrent marks the larger always wins.
+            let moved = diesel::update(membership.filter(memberships::last_read_seq.lt(seq.0)))
+                .set(memberships::last_read_seq.eq(seq.0))
+                .execute(c)?;
+            if moved == 1 {
+                return Ok(true);
             }
+            Ok(membership.select(memberships::room_id).first::<i64>(c).optional()?.is_some())
         })
     }
 }

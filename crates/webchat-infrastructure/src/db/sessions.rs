@@ -54,12 +54,20 @@ impl SessionRepository for Db {
     }
 
     fn find(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        self.read(|c| sessions::table.find(id.to_string()).select(SessionRow::as_select()).first(c).optional())?
-            .map(SessionRow::into_session)
-            .transpose()
+        self.read(|c| {
+            sessions::table.find(id.to_string()).select(SessionRow::as_select()).first(c).optional()
+        })?
+        .map(SessionRow::into_session)
+        .transpose()
     }
 
-    fn rotate(&self, id: SessionId, old_jti: Uuid, new_jti: Uuid, expires_at: DateTime<Utc>) -> StoreResult<RotateOutcome> {
+    fn rotate(
+        &self,
+        id: SessionId,
+        old_jti: Uuid,
+        new_jti: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
         let key = id.to_string();
         self.write(|c| {
             // One conditional UPDATE: of two concurrent rotations of one token, one wins.
@@ -69,7 +77,10 @@ impl SessionRepository for Db {
                     .filter(sessions::refresh_jti.eq(old_jti.to_string()))
                     .filter(sessions::revoked_at.is_null()),
             )
-            .set((sessions::refresh_jti.eq(new_jti.to_string()), sessions::expires_at.eq(to_millis(expires_at))))
+            .set((
+                sessions::refresh_jti.eq(new_jti.to_string()),
+                sessions::expires_at.eq(to_millis(expires_at)),
+            ))
             .execute(c)?;
             if swapped == 1 {
                 return Ok(RotateOutcome::Rotated);
@@ -86,9 +97,10 @@ impl SessionRepository for Db {
 
     fn revoke(&self, id: SessionId) -> StoreResult<bool> {
         self.write(|c| {
-            let n = diesel::update(sessions::table.find(id.to_string()).filter(sessions::revoked_at.is_null()))
-                .set(sessions::revoked_at.eq(now_millis()))
-                .execute(c)?;
+            let n =
+                diesel::update(sessions::table.find(id.to_string()).filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(now_millis()))
+                    .execute(c)?;
             Ok(n == 1)
         })
     }

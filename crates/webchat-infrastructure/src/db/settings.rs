@@ -11,9 +11,8 @@ impl Db {
     /// # Errors
     /// Store failures.
     pub fn setting_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> StoreResult<String> {
-        let current = || {
-            self.read(|c| settings::table.find(key).select(settings::value).first::<String>(c).optional())
-        };
+        let current =
+            || self.read(|c| settings::table.find(key).select(settings::value).first::<String>(c).optional());
         if let Some(v) = current()? {
             return Ok(v);
         }

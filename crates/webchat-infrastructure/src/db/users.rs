@@ -5,7 +5,9 @@ use super::{Db, from_millis, to_millis};
 use diesel::prelude::*;
 use uuid::Uuid;
 use webchat_domain::StoreError;
-use webchat_domain::model::{Email, NewUser, PasswordHash, SessionId, User, UserId, UserListQuery, UserPatch, Username};
+use webchat_domain::model::{
+    Email, NewUser, PasswordHash, SessionId, User, UserId, UserListQuery, UserPatch, Username,
+};
 use webchat_domain::ports::{StoreResult, UserRepository};
 
 #[derive(Queryable, Selectable)]
@@ -89,7 +91,7 @@ impl UserRepository for Db {
     fn find_credentials(&self, email: &str) -> StoreResult<Option<(User, PasswordHash)>> {
         let found = self.read(|c| {
             users::table
-                .filter(users::email_lower.eq(email))
+                .filter(users::email_lower.eq(email.to_lowercase()))
                 .select((UserRow::as_select(), users::password_hash))
                 .first::<(UserRow, String)>(c)
                 .optional()
@@ -99,7 +101,9 @@ impl UserRepository for Db {
 
     fn password_hash(&self, id: UserId) -> StoreResult<Option<PasswordHash>> {
         Ok(self
-            .read(|c| users::table.find(id.to_string()).select(users::password_hash).first::<String>(c).optional())?
+            .read(|c| {
+                users::table.find(id.to_string()).select(users::password_hash).first::<String>(c).optional()
+            })?
             .map(PasswordHash))
     }
 
@@ -137,7 +141,9 @@ impl UserRepository for Db {
 
     fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> StoreResult<()> {
         self.write(|c| {
-            diesel::update(users::table.find(id.to_string())).set(users::password_hash.eq(&hash.0)).execute(c)?;
+            diesel::update(users::table.find(id.to_string()))
+                .set(users::password_hash.eq(&hash.0))
+                .execute(c)?;
             Ok(())
         })
     }
@@ -164,8 +170,6 @@ impl UserRepository for Db {
             diesel::delete(users::table.find(&key)).execute(c)?;
             Ok(Some(live))
         })?;
-        ended
-            .map(|ids| ids.iter().map(|s| parse_uuid(s).map(SessionId)).collect())
-            .transpose()
+        ended.map(|ids| ids.iter().map(|s| parse_uuid(s).map(SessionId)).collect()).transpose()
     }
 }

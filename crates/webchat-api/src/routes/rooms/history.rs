@@ -20,7 +20,9 @@ pub async fn history(
     let before = params.opt_int("before", 0, i64::MAX)?;
     let after = params.opt_int("after", 0, i64::MAX)?;
     let cursor = match (before, after) {
-        (Some(_), Some(_)) => return Err(ApiError::field("before", "Give either before or after, not both.")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::field("before", "Give either before or after, not both."));
+        }
         (Some(b), None) => HistoryCursor::Before(Seq(b)),
         (None, Some(a)) => HistoryCursor::After(Seq(a)),
         (None, None) => HistoryCursor::Latest,

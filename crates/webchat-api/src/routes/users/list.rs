@@ -20,6 +20,9 @@ pub async fn list(
     if search.as_ref().is_some_and(|s| s.chars().count() > 64) {
         return Err(ApiError::field("search", "Ensure this value has at most 64 characters."));
     }
+    if search.as_ref().is_some_and(|s| s.contains('\0')) {
+        return Err(ApiError::field("search", "Null characters are not allowed."));
+    }
     let query = UserListQuery { search, page };
     let accounts = state.accounts.clone();
     let users = blocking(move || accounts.list_users(&query)).await?;

@@ -15,7 +15,8 @@ pub async fn register(state: web::Data<AppState>, body: JsonObject) -> Result<Ht
     let username = f.required("username", Username::parse);
     let password = f.required("password", Password::parse);
     f.finish()?;
-    let account = NewAccount { email: present(email)?, username: present(username)?, password: present(password)? };
+    let account =
+        NewAccount { email: present(email)?, username: present(username)?, password: present(password)? };
     let accounts = state.accounts.clone();
     let user = blocking(move || accounts.register(account)).await?;
     Ok(HttpResponse::Created().json(json!({

@@ -18,9 +18,15 @@ async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let mut f = Fields::new(body.0);
     let patch = if full {
-        UserPatch { email: f.required("email", Email::parse), username: f.required("username", Username::parse) }
+        UserPatch {
+            email: f.required("email", Email::parse),
+            username: f.required("username", Username::parse),
+        }
     } else {
-        UserPatch { email: f.optional("email", Email::parse), username: f.optional("username", Username::parse) }
+        UserPatch {
+            email: f.optional("email", Email::parse),
+            username: f.optional("username", Username::parse),
+        }
     };
     f.finish()?;
     let accounts = state.accounts.clone();
@@ -28,11 +34,19 @@ async fn update(
     Ok(HttpResponse::Ok().json(UserDto::from(&user)))
 }
 
-pub async fn update_me_put(state: web::Data<AppState>, Authenticated(ctx): Authenticated, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub async fn update_me_put(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     update(state, ctx, ctx.user_id, body, true).await
 }
 
-pub async fn update_me_patch(state: web::Data<AppState>, Authenticated(ctx): Authenticated, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub async fn update_me_patch(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
     update(state, ctx, ctx.user_id, body, false).await
 }
 
