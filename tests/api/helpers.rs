@@ -96,11 +96,14 @@ pub struct TestApp {
 }
 
 /// Stops the server when the test ends.
-pub struct StopOnDrop(pub actix_web::dev::ServerHandle);
+pub struct StopOnDrop(pub webchat_server::AppHandle);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        drop(self.0.stop(false));
+        let handle = self.0.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { handle.stop(false).await });
+        }
     }
 }
 

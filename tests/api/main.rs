@@ -8,3 +8,5 @@ mod accounts;
 mod bad_input;
 mod rooms;
 mod server;
+mod ws;
+mod ws_client;

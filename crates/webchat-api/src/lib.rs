@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod presence;
 pub mod routes;
 pub mod state;
+pub mod ws;
 
 pub use error::ApiError;
 pub use presence::Presence;

@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use crate::presence::Presence;
+use crate::ws::Hub;
 use std::sync::Arc;
 use webchat_domain::services::{AccountService, RoomService};
 
@@ -16,6 +17,7 @@ pub struct AppState {
     pub rooms: Arc<RoomService>,
     pub presence: Arc<Presence>,
     pub readiness: Arc<dyn Readiness>,
+    pub hub: Arc<Hub>,
 }
 
 impl std::fmt::Debug for AppState {

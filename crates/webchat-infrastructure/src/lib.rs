@@ -2,9 +2,11 @@
 //! bcrypt and JWT ([`auth`]), and the system clock and id generator ([`system`]).
 
 pub mod auth;
+pub mod bus;
 pub mod db;
 pub mod system;
 
 pub use auth::{BcryptHasher, JwtCodec};
+pub use bus::LocalBus;
 pub use db::{DatabaseTarget, Db, DbError, DbOptions};
 pub use system::{RandomIds, SystemClock};

@@ -48,6 +48,14 @@ pub struct Config {
     #[arg(long, env = "WEBCHAT_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
+    /// Messages per second per user over WebSockets (burst twice that); 0 turns the limit off.
+    #[arg(long, env = "WEBCHAT_SEND_RATE", default_value_t = 20)]
+    pub send_rate: u32,
+
+    /// Events a socket may have queued before it is closed with 4008 (slow consumer).
+    #[arg(long, env = "WEBCHAT_SOCKET_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub socket_queue: u32,
+
     /// Database connections per process.
     #[arg(long, env = "WEBCHAT_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool: u32,

@@ -5,4 +5,4 @@ pub mod startup;
 pub mod telemetry;
 
 pub use config::Config;
-pub use startup::{Application, StartError};
+pub use startup::{AppHandle, Application, StartError};

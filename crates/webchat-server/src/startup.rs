@@ -8,9 +8,13 @@ use rand::Rng as _;
 use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
+use webchat_api::ws::{Hub, HubSettings};
 use webchat_api::{AppState, Presence, Readiness};
+use webchat_domain::ports::MessageBus;
 use webchat_domain::services::{AccountService, AuthSettings, RoomService};
-use webchat_infrastructure::{BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, RandomIds, SystemClock};
+use webchat_infrastructure::{
+    BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, LocalBus, RandomIds, SystemClock,
+};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +54,7 @@ impl Readiness for DbReadiness {
 pub struct Application {
     port: u16,
     server: Server,
+    hub: Arc<Hub>,
     /// Held for the life of the process: SQLite's single-process guard.
     _sqlite_lock: Option<File>,
 }
@@ -100,6 +105,7 @@ impl Application {
             }
         };
         let presence = Arc::new(Presence::default());
+        let bus: Arc<dyn MessageBus> = Arc::new(LocalBus::default());
         let clock = Arc::new(SystemClock);
         let accounts = Arc::new(AccountService::new(
             db.clone(),
@@ -108,11 +114,23 @@ impl Application {
             Arc::new(JwtCodec::new(secret.as_bytes())),
             clock.clone(),
             Arc::new(RandomIds),
+            bus.clone(),
             AuthSettings { access_ttl: config.access_ttl, refresh_ttl: config.refresh_ttl },
         ));
         accounts.warm_up().map_err(|e| StartError::Other(format!("cannot prepare password hashing: {e}")))?;
-        let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), presence.clone(), clock));
-        let state = AppState { accounts, rooms, presence, readiness: Arc::new(DbReadiness(db)) };
+        let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), presence.clone(), clock, bus.clone()));
+        let hub = Hub::new(
+            rooms.clone(),
+            bus.clone(),
+            presence.clone(),
+            HubSettings {
+                socket_queue: usize::try_from(config.socket_queue).unwrap_or(1024),
+                send_rate: config.send_rate,
+            },
+        );
+        bus.attach(hub.clone());
+        let state =
+            AppState { accounts, rooms, presence, readiness: Arc::new(DbReadiness(db)), hub: hub.clone() };
 
         let listener = TcpListener::bind(config.listen)
             .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?;
@@ -125,7 +143,9 @@ impl Application {
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(webchat_api::middleware::request_log))
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(10)
+        // Signals are ours: sockets must be closed with 1001 before the server drains.
+        .disable_signals();
         if let Some(workers) = config.workers {
             server = server.workers(usize::from(workers));
         }
@@ -134,7 +154,7 @@ impl Application {
             .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?
             .run();
         tracing::info!(port, "webchat listening");
-        Ok(Self { port, server, _sqlite_lock: sqlite_lock })
+        Ok(Self { port, server, hub, _sqlite_lock: sqlite_lock })
     }
 
     #[must_use]
@@ -144,15 +164,74 @@ impl Application {
 
     /// A handle to stop the server gracefully.
     #[must_use]
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    pub fn handle(&self) -> AppHandle {
+        AppHandle { server: self.server.handle(), hub: self.hub.clone() }
     }
 
-    /// Serves until SIGINT/SIGTERM or [`ServerHandle::stop`]; in-flight requests get 10 s.
+    /// Serves until SIGINT/SIGTERM or [`AppHandle::stop`]: then closes every WebSocket with
+    /// 1001 and gives in-flight requests 10 s.
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.handle();
         let _lock = self._sqlite_lock;
-        self.server.await
+        let mut server = self.server;
+        tokio::select! {
+            result = &mut server => return result,
+            () = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        handle.stop(true).await;
+        server.await
+    }
+}
+
+/// Stops a running [`Application`].
+#[derive(Clone)]
+pub struct AppHandle {
+    server: ServerHandle,
+    hub: Arc<Hub>,
+}
+
+impl std::fmt::Debug for AppHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppHandle")
+    }
+}
+
+impl AppHandle {
+    /// Closes every WebSocket with 1001, then stops the server (gracefully: in-flight
+    /// requests finish, at most 10 s).
+    pub async fn stop(&self, graceful: bool) {
+        self.hub.close_all(webchat_api::ws::hub::close::SHUTDOWN);
+        // Let the sockets' tasks write their close frames before the workers stop.
+        for _ in 0..50 {
+            if self.hub.open_sockets() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.server.stop(graceful).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }

@@ -44,6 +44,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(rooms::post_message::post_message)),
         )
         .service(resource("/api/rooms/{room_name}/read").route(web::post().to(rooms::read::read)))
+        .service(resource("/ws").route(web::get().to(crate::ws::routes::all)))
+        .service(resource("/ws/chat/{room_name}").route(web::get().to(crate::ws::routes::chat)))
         .default_service(web::to(not_found));
 }
 

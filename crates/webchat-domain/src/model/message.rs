@@ -34,6 +34,9 @@ impl MessageContent {
         if raw.trim().is_empty() {
             return Err(InvalidValue::new("This field may not be blank."));
         }
+        if raw.contains('\0') {
+            return Err(InvalidValue::new("Null characters are not allowed."));
+        }
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(InvalidValue::new("Ensure this field has no more than 4000 characters."));
         }

@@ -3,13 +3,14 @@
 
 use super::DomainResult;
 use crate::DomainError;
+use crate::model::Event;
 use crate::model::{
     AuthContext, Claims, Email, NewUser, Password, PasswordHash, Session, SessionId, TokenKind, TokenPair,
     User, UserId, UserListQuery, UserPatch, Username,
 };
 use crate::ports::{
-    Clock, IdGenerator, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec, TokenDecodeError,
-    UserRepository,
+    Clock, IdGenerator, MessageBus, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec,
+    TokenDecodeError, UserRepository,
 };
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, OnceLock};
@@ -38,6 +39,7 @@ pub struct AccountService {
     tokens: Arc<dyn TokenCodec>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
+    bus: Arc<dyn MessageBus>,
     settings: AuthSettings,
     /// Verified against when the email is unknown, so both failures cost one bcrypt check.
     dummy_hash: OnceLock<PasswordHash>,
@@ -51,6 +53,7 @@ impl std::fmt::Debug for AccountService {
 
 impl AccountService {
     #[must_use]
+    #[expect(clippy::too_many_arguments, reason = "one argument per port; each is a real dependency")]
     pub fn new(
         users: Arc<dyn UserRepository>,
         sessions: Arc<dyn SessionRepository>,
@@ -58,9 +61,10 @@ impl AccountService {
         tokens: Arc<dyn TokenCodec>,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        bus: Arc<dyn MessageBus>,
         settings: AuthSettings,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, clock, ids, settings, dummy_hash: OnceLock::new() }
+        Self { users, sessions, hasher, tokens, clock, ids, bus, settings, dummy_hash: OnceLock::new() }
     }
 
     /// Prepares the dummy hash that unknown-email logins verify against, so that the
@@ -132,6 +136,7 @@ impl AccountService {
             }
             RotateOutcome::Stale => {
                 self.sessions.revoke(claims.sid)?;
+                self.revoked(vec![claims.sid]);
                 Err(DomainError::RefreshTokenReused)
             }
             RotateOutcome::Gone => Err(DomainError::SessionRevoked),
@@ -171,6 +176,7 @@ impl AccountService {
         if self.sessions.revoke(ctx.session_id)? {
             ended.push(ctx.session_id);
         }
+        self.revoked(ended.clone());
         Ok(ended)
     }
 
@@ -199,7 +205,9 @@ impl AccountService {
         }
         let new_hash = self.hasher.hash(new.expose())?;
         self.users.set_password_hash(ctx.user_id, &new_hash)?;
-        Ok(self.sessions.revoke_all_of_user(ctx.user_id, Some(ctx.session_id))?)
+        let ended = self.sessions.revoke_all_of_user(ctx.user_id, Some(ctx.session_id))?;
+        self.revoked(ended.clone());
+        Ok(ended)
     }
 
     /// # Errors
@@ -228,7 +236,16 @@ impl AccountService {
     /// `NotFound`, `Forbidden`, store failures.
     pub fn delete_user(&self, ctx: AuthContext, target: UserId) -> DomainResult<Vec<SessionId>> {
         self.owned(ctx, target)?;
-        self.users.delete(target)?.ok_or(DomainError::NotFound("user"))
+        let ended = self.users.delete(target)?.ok_or(DomainError::NotFound("user"))?;
+        self.revoked(ended.clone());
+        Ok(ended)
+    }
+
+    /// Tells every node that these sessions ended, so their sockets close at once.
+    fn revoked(&self, sessions: Vec<SessionId>) {
+        if !sessions.is_empty() {
+            self.bus.publish(Event::SessionsRevoked(sessions));
+        }
     }
 
     /// 404 for an unknown user, 403 for someone else's account.

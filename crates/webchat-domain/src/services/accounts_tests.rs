@@ -1,7 +1,8 @@
 use super::*;
 use crate::model::Page;
 use crate::ports::{
-    MockClock, MockIdGenerator, MockPasswordHasher, MockSessionRepository, MockTokenCodec, MockUserRepository,
+    MockClock, MockIdGenerator, MockMessageBus, MockPasswordHasher, MockSessionRepository, MockTokenCodec,
+    MockUserRepository,
 };
 use crate::{StoreError, UniqueField};
 use mockall::predicate::eq;
@@ -96,13 +97,22 @@ struct Mocks {
     tokens: MockTokenCodec,
     clock: MockClock,
     ids: MockIdGenerator,
+    bus: MockMessageBus,
+    /// Every event the service published, in order.
+    published: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Mocks {
     fn new() -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let mut bus = MockMessageBus::new();
+        let sink = published.clone();
+        bus.expect_publish().returning(move |e| sink.lock().expect("lock").push(e));
         Self {
+            bus,
+            published,
             users: MockUserRepository::new(),
             sessions: MockSessionRepository::new(),
             hasher: MockPasswordHasher::new(),
@@ -146,9 +156,22 @@ impl Mocks {
             Arc::new(self.tokens),
             Arc::new(self.clock),
             Arc::new(self.ids),
+            Arc::new(self.bus),
             settings(),
         )
     }
+
+    /// Runs `use_case` on the service; returns its result and every event it published.
+    fn run<T>(self, use_case: impl FnOnce(&AccountService) -> T) -> (T, Vec<Event>) {
+        let published = Arc::clone(&self.published);
+        let result = use_case(&self.service());
+        let events = published.lock().expect("lock").clone();
+        (result, events)
+    }
+}
+
+fn revoked(sessions: &[SessionId]) -> Event {
+    Event::SessionsRevoked(sessions.to_vec())
 }
 
 fn encoded(seen: &Mutex<Vec<Claims>>, kind: TokenKind) -> Claims {
@@ -251,7 +274,9 @@ fn login_with_the_right_password_issues_both_tokens_and_stores_a_session() {
     m.sessions.expect_insert().with(eq(stored)).times(1).returning(|_| Ok(()));
     let seen = m.encoding(2);
 
-    let pair = m.service().login("  Alice@Example.COM ", "correct horse");
+    let (pair, published) = m.run(|s| s.login("  Alice@Example.COM ", "correct horse"));
+
+    assert_eq!(published, vec![]);
 
     assert_eq!(
         pair,
@@ -376,7 +401,9 @@ fn refresh_rotates_the_session_and_returns_a_new_pair_with_the_new_jti() {
         .returning(|_, _, _, _| Ok(RotateOutcome::Rotated));
     let seen = m.encoding(2);
 
-    let pair = m.service().refresh("r-old");
+    let (pair, published) = m.run(|s| s.refresh("r-old"));
+
+    assert_eq!(published, vec![], "a rotation ends no session");
 
     assert_eq!(
         pair,
@@ -410,7 +437,8 @@ fn refresh_rotates_the_session_and_returns_a_new_pair_with_the_new_jti() {
     );
 }
 
-/// A service whose session store and codec must not be written to.
+/// A service whose session store and codec must not be written to, and that must
+/// publish nothing.
 fn refresh_refused(token_claims: Result<Claims, TokenDecodeError>) -> DomainResult<TokenPair> {
     let mut m = Mocks::new();
     m.ids.expect_new_uuid().return_const(NEW_JTI);
@@ -418,7 +446,9 @@ fn refresh_refused(token_claims: Result<Claims, TokenDecodeError>) -> DomainResu
     m.sessions.expect_rotate().never();
     m.sessions.expect_revoke().never();
     m.tokens.expect_encode().never();
-    m.service().refresh("token")
+    let (result, published) = m.run(|s| s.refresh("token"));
+    assert_eq!(published, vec![]);
+    result
 }
 
 #[test]
@@ -448,7 +478,25 @@ fn refresh_with_a_retired_token_revokes_the_session_and_reports_reuse() {
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
     m.tokens.expect_encode().never();
 
-    assert_eq!(m.service().refresh("r-old"), Err(DomainError::RefreshTokenReused));
+    let (result, published) = m.run(|s| s.refresh("r-old"));
+
+    assert_eq!(result, Err(DomainError::RefreshTokenReused));
+    assert_eq!(published, vec![revoked(&[SID1])]);
+}
+
+#[test]
+fn refresh_with_a_retired_token_publishes_nothing_when_the_revocation_fails() {
+    let mut m = Mocks::new().with_ids(&[NEW_JTI]);
+    m.decoding("r-old", Ok(live(TokenKind::Refresh, ALICE, SID1, OLD_JTI)));
+    m.sessions.expect_rotate().times(1).returning(|_, _, _, _| Ok(RotateOutcome::Stale));
+    m.sessions
+        .expect_revoke()
+        .with(eq(SID1))
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+    m.tokens.expect_encode().never();
+
+    assert_eq!(m.run(|s| s.refresh("r-old")), (Err(DomainError::Unavailable), vec![]));
 }
 
 #[test]
@@ -459,7 +507,7 @@ fn refresh_of_a_revoked_session_fails_with_session_revoked() {
     m.sessions.expect_revoke().never();
     m.tokens.expect_encode().never();
 
-    assert_eq!(m.service().refresh("r-old"), Err(DomainError::SessionRevoked));
+    assert_eq!(m.run(|s| s.refresh("r-old")), (Err(DomainError::SessionRevoked), vec![]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -542,49 +590,76 @@ fn authenticate_against_a_missing_session_fails_with_session_revoked() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn logout_without_a_refresh_token_revokes_the_callers_session() {
+fn logout_without_a_refresh_token_revokes_the_callers_session_and_publishes_it() {
     let mut m = Mocks::new();
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
-    assert_eq!(m.service().logout(ctx(ALICE, SID1), None), Ok(vec![SID1]));
+    assert_eq!(m.run(|s| s.logout(ctx(ALICE, SID1), None)), (Ok(vec![SID1]), vec![revoked(&[SID1])]));
 }
 
 #[test]
-fn logout_with_a_refresh_token_of_another_own_session_revokes_both() {
+fn logout_with_a_refresh_token_of_another_own_session_revokes_both_and_publishes_them_at_once() {
     let mut m = Mocks::new();
     m.decoding("r2", Ok(live(TokenKind::Refresh, ALICE, SID2, REFRESH_JTI)));
     m.sessions.expect_revoke().with(eq(SID2)).times(1).returning(|_| Ok(true));
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
-    let mut ended = m.service().logout(ctx(ALICE, SID1), Some("r2")).expect("logged out");
-    ended.sort();
+    let (result, published) = m.run(|s| s.logout(ctx(ALICE, SID1), Some("r2")));
+    let mut ended = result.expect("logged out");
 
+    assert_eq!(published, vec![Event::SessionsRevoked(ended.clone())], "one event with what it returned");
+    ended.sort();
     assert_eq!(ended, vec![SID1, SID2]);
 }
 
 #[test]
-fn logout_with_the_refresh_token_of_the_same_session_revokes_it_once() {
+fn logout_with_the_refresh_token_of_the_same_session_revokes_and_publishes_it_once() {
     let mut m = Mocks::new();
     m.decoding("r1", Ok(live(TokenKind::Refresh, ALICE, SID1, REFRESH_JTI)));
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
 
-    assert_eq!(m.service().logout(ctx(ALICE, SID1), Some("r1")), Ok(vec![SID1]));
+    assert_eq!(m.run(|s| s.logout(ctx(ALICE, SID1), Some("r1"))), (Ok(vec![SID1]), vec![revoked(&[SID1])]));
 }
 
 #[test]
-fn logout_of_an_already_ended_session_reports_nothing_ended() {
+fn logout_with_a_refresh_token_of_an_already_ended_session_publishes_only_the_callers() {
+    let mut m = Mocks::new();
+    m.decoding("r2", Ok(live(TokenKind::Refresh, ALICE, SID2, REFRESH_JTI)));
+    m.sessions.expect_revoke().with(eq(SID2)).times(1).returning(|_| Ok(false));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
+
+    assert_eq!(m.run(|s| s.logout(ctx(ALICE, SID1), Some("r2"))), (Ok(vec![SID1]), vec![revoked(&[SID1])]));
+}
+
+#[test]
+fn logout_of_an_already_ended_session_reports_nothing_ended_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(false));
 
-    assert_eq!(m.service().logout(ctx(ALICE, SID1), None), Ok(vec![]));
+    assert_eq!(m.run(|s| s.logout(ctx(ALICE, SID1), None)), (Ok(vec![]), vec![]));
 }
 
-/// Logs out with a refresh token that must be refused before anything is revoked.
+#[test]
+fn logout_while_the_store_is_down_fails_with_unavailable_and_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.sessions
+        .expect_revoke()
+        .with(eq(SID1))
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.run(|s| s.logout(ctx(ALICE, SID1), None)), (Err(DomainError::Unavailable), vec![]));
+}
+
+/// Logs out with a refresh token that must be refused before anything is revoked or
+/// published.
 fn logout_refused(token_claims: Result<Claims, TokenDecodeError>) -> DomainResult<Vec<SessionId>> {
     let mut m = Mocks::new();
     m.decoding("r", token_claims);
     m.sessions.expect_revoke().never();
-    m.service().logout(ctx(ALICE, SID1), Some("r"))
+    let (result, published) = m.run(|s| s.logout(ctx(ALICE, SID1), Some("r")));
+    assert_eq!(published, vec![]);
+    result
 }
 
 #[test]
@@ -656,9 +731,11 @@ fn change_password_with_a_wrong_old_password_fails_on_old_password_and_stores_no
         .returning(|_, _| Ok(false));
     expect_nothing_stored(&mut m);
 
-    let result = m.service().change_password(ctx(ALICE, SID1), "not my password", &password("brand new pw"));
+    let (result, published) =
+        m.run(|s| s.change_password(ctx(ALICE, SID1), "not my password", &password("brand new pw")));
 
     assert!(is_old_password_error(&result), "got {result:?}");
+    assert_eq!(published, vec![]);
 }
 
 #[test]
@@ -668,13 +745,16 @@ fn change_password_with_an_old_password_over_72_bytes_is_refused_even_if_the_has
     m.hasher.expect_verify().returning(|_, _| Ok(true));
     expect_nothing_stored(&mut m);
 
-    let result = m.service().change_password(ctx(ALICE, SID1), &"x".repeat(73), &password("brand new pw"));
+    let (result, published) =
+        m.run(|s| s.change_password(ctx(ALICE, SID1), &"x".repeat(73), &password("brand new pw")));
 
     assert!(is_old_password_error(&result), "got {result:?}");
+    assert_eq!(published, vec![]);
 }
 
-#[test]
-fn change_password_stores_the_new_hash_and_revokes_the_other_sessions() {
+/// A password change by ALICE on SID1 with the right old password, up to the revocation
+/// of her other sessions, which answers `revoked_others`.
+fn change_password_revoking(revoked_others: Result<Vec<SessionId>, StoreError>) -> Mocks {
     let mut m = Mocks::new();
     m.users.expect_password_hash().with(eq(ALICE)).times(1).returning(|_| Ok(Some(hash("alice-hash"))));
     m.hasher
@@ -692,12 +772,33 @@ fn change_password_stores_the_new_hash_and_revokes_the_other_sessions() {
         .expect_revoke_all_of_user()
         .with(eq(ALICE), eq(Some(SID1)))
         .times(1)
-        .returning(|_, _| Ok(vec![SID2, SID3]));
+        .return_const(revoked_others);
+    m
+}
 
-    assert_eq!(
-        m.service().change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
-        Ok(vec![SID2, SID3])
-    );
+fn change_to_brand_new_pw(m: Mocks) -> (DomainResult<Vec<SessionId>>, Vec<Event>) {
+    m.run(|s| s.change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")))
+}
+
+#[test]
+fn change_password_stores_the_new_hash_and_revokes_and_publishes_the_other_sessions() {
+    let m = change_password_revoking(Ok(vec![SID2, SID3]));
+
+    assert_eq!(change_to_brand_new_pw(m), (Ok(vec![SID2, SID3]), vec![revoked(&[SID2, SID3])]));
+}
+
+#[test]
+fn change_password_with_no_other_session_publishes_nothing() {
+    let m = change_password_revoking(Ok(vec![]));
+
+    assert_eq!(change_to_brand_new_pw(m), (Ok(vec![]), vec![]));
+}
+
+#[test]
+fn change_password_publishes_nothing_when_revoking_the_other_sessions_fails() {
+    let m = change_password_revoking(Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(change_to_brand_new_pw(m), (Err(DomainError::Unavailable), vec![]));
 }
 
 #[test]
@@ -707,10 +808,7 @@ fn change_password_of_a_deleted_account_fails_with_session_revoked() {
     m.hasher.expect_verify().never();
     expect_nothing_stored(&mut m);
 
-    assert_eq!(
-        m.service().change_password(ctx(ALICE, SID1), "correct horse", &password("brand new pw")),
-        Err(DomainError::SessionRevoked)
-    );
+    assert_eq!(change_to_brand_new_pw(m), (Err(DomainError::SessionRevoked), vec![]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -821,37 +919,63 @@ fn update_user_to_a_taken_username_fails_with_username_taken() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-fn delete_user_of_the_callers_own_account_returns_the_sessions_it_ended() {
+fn delete_user_of_the_callers_own_account_returns_and_publishes_the_sessions_it_ended() {
     let mut m = Mocks::new();
     m.users.expect_delete().with(eq(ALICE)).times(1).returning(|_| Ok(Some(vec![SID1, SID2])));
 
-    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), ALICE), Ok(vec![SID1, SID2]));
+    assert_eq!(
+        m.run(|s| s.delete_user(ctx(ALICE, SID1), ALICE)),
+        (Ok(vec![SID1, SID2]), vec![revoked(&[SID1, SID2])])
+    );
 }
 
 #[test]
-fn delete_user_of_another_users_account_is_forbidden_and_deletes_nothing() {
+fn delete_user_of_an_account_with_no_live_session_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.users.expect_delete().with(eq(ALICE)).times(1).returning(|_| Ok(Some(vec![])));
+
+    assert_eq!(m.run(|s| s.delete_user(ctx(ALICE, SID1), ALICE)), (Ok(vec![]), vec![]));
+}
+
+#[test]
+fn delete_user_of_another_users_account_is_forbidden_and_deletes_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(Some(bob())));
     m.users.expect_delete().never();
 
-    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), BOB), Err(DomainError::Forbidden));
+    assert_eq!(m.run(|s| s.delete_user(ctx(ALICE, SID1), BOB)), (Err(DomainError::Forbidden), vec![]));
 }
 
 #[test]
-fn delete_user_of_an_unknown_id_fails_with_not_found_and_deletes_nothing() {
+fn delete_user_of_an_unknown_id_fails_with_not_found_and_deletes_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.users.expect_find().with(eq(BOB)).times(1).returning(|_| Ok(None));
     m.users.expect_delete().never();
 
-    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), BOB), Err(DomainError::NotFound("user")));
+    assert_eq!(m.run(|s| s.delete_user(ctx(ALICE, SID1), BOB)), (Err(DomainError::NotFound("user")), vec![]));
 }
 
 #[test]
-fn delete_user_of_the_callers_vanished_account_fails_with_not_found() {
+fn delete_user_of_the_callers_vanished_account_fails_with_not_found_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.users.expect_delete().with(eq(ALICE)).times(1).returning(|_| Ok(None));
 
-    assert_eq!(m.service().delete_user(ctx(ALICE, SID1), ALICE), Err(DomainError::NotFound("user")));
+    assert_eq!(
+        m.run(|s| s.delete_user(ctx(ALICE, SID1), ALICE)),
+        (Err(DomainError::NotFound("user")), vec![])
+    );
+}
+
+#[test]
+fn delete_user_while_the_store_is_down_fails_with_unavailable_and_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.users
+        .expect_delete()
+        .with(eq(ALICE))
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.run(|s| s.delete_user(ctx(ALICE, SID1), ALICE)), (Err(DomainError::Unavailable), vec![]));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 use super::DomainResult;
 use crate::DomainError;
+use crate::model::Event;
 use crate::model::{
     AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Room, RoomId,
     RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
 };
-use crate::ports::{Clock, MessageRepository, PresenceReader, RoomRepository};
+use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ pub struct RoomService {
     messages: Arc<dyn MessageRepository>,
     presence: Arc<dyn PresenceReader>,
     clock: Arc<dyn Clock>,
+    bus: Arc<dyn MessageBus>,
 }
 
 impl std::fmt::Debug for RoomService {
@@ -34,8 +36,9 @@ impl RoomService {
         messages: Arc<dyn MessageRepository>,
         presence: Arc<dyn PresenceReader>,
         clock: Arc<dyn Clock>,
+        bus: Arc<dyn MessageBus>,
     ) -> Self {
-        Self { rooms, messages, presence, clock }
+        Self { rooms, messages, presence, clock, bus }
     }
 
     /// Rooms, most recently active first, as `viewer` sees them.
@@ -51,6 +54,12 @@ impl RoomService {
     /// Store failures.
     pub fn join(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<(RoomView, bool)> {
         let (room, created) = self.rooms.join_or_create(name, viewer.user_id, self.clock.now())?;
+        self.bus.publish(Event::Membership {
+            room: room.id,
+            room_name: room.name.clone(),
+            user: viewer.user_id,
+            joined: true,
+        });
         let view = self.one_view(viewer.user_id, room)?;
         Ok((view, created))
     }
@@ -67,7 +76,14 @@ impl RoomService {
     /// `NotFound`, store failures.
     pub fn leave(&self, viewer: AuthContext, name: &RoomName) -> DomainResult<()> {
         let room = self.find(name)?;
-        self.rooms.leave(room.id, viewer.user_id)?;
+        if self.rooms.leave(room.id, viewer.user_id)? {
+            self.bus.publish(Event::Membership {
+                room: room.id,
+                room_name: room.name,
+                user: viewer.user_id,
+                joined: false,
+            });
+        }
         Ok(())
     }
 
@@ -112,7 +128,53 @@ impl RoomService {
             client_msg_id,
             created_at: self.clock.now(),
         };
-        Ok(self.messages.append(&message)?)
+        let (message, created) = self.messages.append(&message)?;
+        if created {
+            self.bus.publish(Event::Message(message.clone()));
+        }
+        Ok((message, created))
+    }
+
+    /// The room of this name.
+    /// # Errors
+    /// `NotFound`, store failures.
+    pub fn find_room(&self, name: &RoomName) -> DomainResult<Room> {
+        self.find(name)
+    }
+
+    /// Every room `user` has joined, most recently active first.
+    /// # Errors
+    /// Store failures.
+    pub fn joined_rooms(&self, user: UserId) -> DomainResult<Vec<Room>> {
+        let mut all = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = crate::model::Page::new(crate::model::Page::MAX_LIMIT, offset)
+                .map_err(|e| DomainError::Internal(e.0))?;
+            let batch = self.rooms.list(&RoomListQuery { joined_by: Some(user), page, messages: 0 })?;
+            let n = batch.len();
+            // Activity can reorder rooms between pages: keep each room once.
+            for room in batch {
+                if !all.iter().any(|r: &Room| r.id == room.id) {
+                    all.push(room);
+                }
+            }
+            if n < crate::model::Page::MAX_LIMIT as usize {
+                return Ok(all);
+            }
+            offset += n as u64;
+            if offset > 100_000 {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Up to `limit` messages of `room` after `after`, oldest first: for replays and for
+    /// repairing gaps in live delivery.
+    /// # Errors
+    /// Store failures.
+    pub fn messages_after(&self, room: RoomId, after: Seq, limit: u32) -> DomainResult<HistoryPage> {
+        Ok(self.messages.page(room, HistoryCursor::After(after), limit)?)
     }
 
     /// Moves the caller's read marker forward to `seq`, capped at the room's last message.

@@ -1,9 +1,12 @@
 use super::*;
 use crate::StoreError;
 use crate::model::{MessageId, Page, SessionId};
-use crate::ports::{MockClock, MockMessageRepository, MockPresenceReader, MockRoomRepository};
+use crate::ports::{
+    MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository,
+};
 use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::eq;
+use std::sync::Mutex;
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------
@@ -71,13 +74,22 @@ struct Mocks {
     messages: MockMessageRepository,
     presence: MockPresenceReader,
     clock: MockClock,
+    bus: MockMessageBus,
+    /// Every event the service published, in order.
+    published: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Mocks {
     fn new() -> Self {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let mut bus = MockMessageBus::new();
+        let sink = published.clone();
+        bus.expect_publish().returning(move |e| sink.lock().expect("lock").push(e));
         Self {
+            bus,
+            published,
             rooms: MockRoomRepository::new(),
             messages: MockMessageRepository::new(),
             presence: MockPresenceReader::new(),
@@ -138,8 +150,22 @@ impl Mocks {
             Arc::new(self.messages),
             Arc::new(self.presence),
             Arc::new(self.clock),
+            Arc::new(self.bus),
         )
     }
+
+    /// Runs `use_case` on the service; returns its result and every event it published.
+    fn run<T>(self, use_case: impl FnOnce(&RoomService) -> T) -> (T, Vec<Event>) {
+        let published = Arc::clone(&self.published);
+        let result = use_case(&self.service());
+        let events = published.lock().expect("lock").clone();
+        (result, events)
+    }
+}
+
+/// ALICE joined (`true`) or left `general`.
+fn alice_membership_of_general(joined: bool) -> Event {
+    Event::Membership { room: GENERAL, room_name: name("general"), user: ALICE, joined }
 }
 
 fn list_query(messages: u32) -> RoomListQuery {
@@ -290,7 +316,7 @@ fn list_while_the_store_is_down_fails_with_unavailable() {
 // join, get, leave
 // ---------------------------------------------------------------------------------------
 
-fn join_returning(created: bool) -> (DomainResult<(RoomView, bool)>, RoomView) {
+fn join_returning(created: bool) -> (DomainResult<(RoomView, bool)>, RoomView, Vec<Event>) {
     let mut m = Mocks::new();
     m.rooms
         .expect_join_or_create()
@@ -298,28 +324,52 @@ fn join_returning(created: bool) -> (DomainResult<(RoomView, bool)>, RoomView) {
         .times(1)
         .returning(move |_, _, _| Ok((general(), created)));
     let view = m.general_view_of_alice();
-    (m.service().join(ctx(ALICE), &name("general")), view)
+    let (result, published) = m.run(|s| s.join(ctx(ALICE), &name("general")));
+    (result, view, published)
 }
 
 #[test]
-fn join_of_a_new_room_reports_it_created() {
-    let (result, view) = join_returning(true);
+fn join_of_a_new_room_reports_it_created_and_publishes_the_membership() {
+    let (result, view, published) = join_returning(true);
     assert_eq!(result, Ok((view, true)));
+    assert_eq!(published, vec![alice_membership_of_general(true)]);
 }
 
 #[test]
-fn join_of_an_existing_room_reports_it_not_created() {
-    let (result, view) = join_returning(false);
+fn join_of_an_existing_room_reports_it_not_created_and_publishes_the_membership() {
+    let (result, view, published) = join_returning(false);
     assert_eq!(result, Ok((view, false)));
+    assert_eq!(published, vec![alice_membership_of_general(true)]);
 }
 
 #[test]
-fn get_returns_the_view_of_the_room() {
+fn join_while_the_store_is_down_fails_with_unavailable_and_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.rooms.expect_join_or_create().times(1).returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+    m.rooms.expect_members().never();
+
+    assert_eq!(m.run(|s| s.join(ctx(ALICE), &name("general"))), (Err(DomainError::Unavailable), vec![]));
+}
+
+#[test]
+fn join_publishes_the_membership_it_stored_even_when_building_the_view_then_fails() {
+    let mut m = Mocks::new();
+    m.rooms.expect_join_or_create().times(1).returning(|_, _, _| Ok((general(), false)));
+    m.rooms.expect_members().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(
+        m.run(|s| s.join(ctx(ALICE), &name("general"))),
+        (Err(DomainError::Unavailable), vec![alice_membership_of_general(true)])
+    );
+}
+
+#[test]
+fn get_returns_the_view_of_the_room_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
     let view = m.general_view_of_alice();
 
-    assert_eq!(m.service().get(ctx(ALICE), &name("general")), Ok(view));
+    assert_eq!(m.run(|s| s.get(ctx(ALICE), &name("general"))), (Ok(view), vec![]));
 }
 
 #[test]
@@ -332,30 +382,45 @@ fn get_of_an_unknown_room_fails_with_not_found() {
 }
 
 #[test]
-fn leave_ends_the_membership() {
+fn leave_ends_the_membership_and_publishes_it() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
     m.rooms.expect_leave().with(eq(GENERAL), eq(ALICE)).times(1).returning(|_, _| Ok(true));
 
-    assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
+    assert_eq!(
+        m.run(|s| s.leave(ctx(ALICE), &name("general"))),
+        (Ok(()), vec![alice_membership_of_general(false)])
+    );
 }
 
 #[test]
-fn leave_of_a_room_one_is_not_in_is_a_no_op() {
+fn leave_of_a_room_one_is_not_in_is_a_no_op_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
     m.rooms.expect_leave().with(eq(GENERAL), eq(ALICE)).times(1).returning(|_, _| Ok(false));
 
-    assert_eq!(m.service().leave(ctx(ALICE), &name("general")), Ok(()));
+    assert_eq!(m.run(|s| s.leave(ctx(ALICE), &name("general"))), (Ok(()), vec![]));
 }
 
 #[test]
-fn leave_of_an_unknown_room_fails_with_not_found() {
+fn leave_of_an_unknown_room_fails_with_not_found_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("nowhere", None);
     m.rooms.expect_leave().never();
 
-    assert_eq!(m.service().leave(ctx(ALICE), &name("nowhere")), Err(DomainError::NotFound("room")));
+    assert_eq!(
+        m.run(|s| s.leave(ctx(ALICE), &name("nowhere"))),
+        (Err(DomainError::NotFound("room")), vec![])
+    );
+}
+
+#[test]
+fn leave_while_the_store_is_down_fails_with_unavailable_and_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.rooms.expect_leave().times(1).returning(|_, _| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.run(|s| s.leave(ctx(ALICE), &name("general"))), (Err(DomainError::Unavailable), vec![]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -410,12 +475,12 @@ fn expected_new_message() -> NewMessage {
     }
 }
 
-fn post_hello(m: Mocks) -> DomainResult<(Message, bool)> {
-    m.service().post(ctx(ALICE), &name("general"), content("hello"), Some(client_msg_id("c-1")))
+fn post_hello(m: Mocks) -> (DomainResult<(Message, bool)>, Vec<Event>) {
+    m.run(|s| s.post(ctx(ALICE), &name("general"), content("hello"), Some(client_msg_id("c-1"))))
 }
 
 #[test]
-fn post_by_a_member_appends_the_message() {
+fn post_by_a_member_appends_the_message_and_publishes_it() {
     let stored = Message {
         content: content("hello"),
         client_msg_id: Some(client_msg_id("c-1")),
@@ -431,11 +496,11 @@ fn post_by_a_member_appends_the_message() {
         .times(1)
         .returning(move |_| Ok((answer.clone(), true)));
 
-    assert_eq!(post_hello(m), Ok((stored, true)));
+    assert_eq!(post_hello(m), (Ok((stored.clone(), true)), vec![Event::Message(stored)]));
 }
 
 #[test]
-fn post_of_a_resent_client_msg_id_returns_the_original_not_created() {
+fn post_of_a_resent_client_msg_id_returns_the_original_not_created_and_publishes_nothing() {
     let original = Message {
         content: content("hello"),
         client_msg_id: Some(client_msg_id("c-1")),
@@ -451,36 +516,181 @@ fn post_of_a_resent_client_msg_id_returns_the_original_not_created() {
         .times(1)
         .returning(move |_| Ok((answer.clone(), false)));
 
-    assert_eq!(post_hello(m), Ok((original, false)));
+    assert_eq!(post_hello(m), (Ok((original, false)), vec![]));
 }
 
 #[test]
-fn post_by_a_non_member_fails_with_not_a_member_and_stores_nothing() {
+fn post_by_a_non_member_fails_with_not_a_member_and_stores_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
     m.alice_member_of(GENERAL, false);
     m.messages.expect_append().never();
 
-    assert_eq!(post_hello(m), Err(DomainError::NotAMember));
+    assert_eq!(post_hello(m), (Err(DomainError::NotAMember), vec![]));
 }
 
 #[test]
-fn post_to_an_unknown_room_fails_with_not_found_and_stores_nothing() {
+fn post_to_an_unknown_room_fails_with_not_found_and_stores_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.rooms.expect_find_by_name().times(1).returning(|_| Ok(None));
     m.rooms.expect_read_markers().never();
     m.messages.expect_append().never();
 
-    assert_eq!(post_hello(m), Err(DomainError::NotFound("room")));
+    assert_eq!(post_hello(m), (Err(DomainError::NotFound("room")), vec![]));
 }
 
 #[test]
-fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member() {
+fn post_that_the_store_fails_to_append_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+    m.alice_member_of(GENERAL, true);
+    m.messages.expect_append().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(post_hello(m), (Err(DomainError::Unavailable), vec![]));
+}
+
+#[test]
+fn post_to_a_room_id_by_a_member_appends_the_message_and_publishes_it() {
+    let stored = Message { content: content("hi"), ..message(&room(RANDOM, "random", 3), 4, ALICE, "alice") };
+    let mut m = Mocks::new();
+    m.alice_member_of(RANDOM, true);
+    let expected = NewMessage {
+        room_id: RANDOM,
+        sender_id: ALICE,
+        content: content("hi"),
+        client_msg_id: None,
+        created_at: now(),
+    };
+    let answer = stored.clone();
+    m.messages.expect_append().with(eq(expected)).times(1).returning(move |_| Ok((answer.clone(), true)));
+
+    assert_eq!(
+        m.run(|s| s.post_to(ctx(ALICE), RANDOM, content("hi"), None)),
+        (Ok((stored.clone(), true)), vec![Event::Message(stored)])
+    );
+}
+
+#[test]
+fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.alice_member_of(RANDOM, false);
     m.messages.expect_append().never();
 
-    assert_eq!(m.service().post_to(ctx(ALICE), RANDOM, content("hi"), None), Err(DomainError::NotAMember));
+    assert_eq!(
+        m.run(|s| s.post_to(ctx(ALICE), RANDOM, content("hi"), None)),
+        (Err(DomainError::NotAMember), vec![])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// find_room, joined_rooms, messages_after
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn find_room_returns_the_room_of_that_name() {
+    let mut m = Mocks::new();
+    m.finding("general", Some(general()));
+
+    assert_eq!(m.service().find_room(&name("general")), Ok(general()));
+}
+
+#[test]
+fn find_room_of_an_unknown_name_fails_with_not_found() {
+    let mut m = Mocks::new();
+    m.finding("nowhere", None);
+
+    assert_eq!(m.service().find_room(&name("nowhere")), Err(DomainError::NotFound("room")));
+}
+
+/// `n` distinct rooms with ids from `first`.
+fn rooms_from(first: i64, n: i64) -> Vec<Room> {
+    (first..first + n).map(|id| room(RoomId(id), &format!("room-{id}"), 0)).collect()
+}
+
+/// The query `joined_rooms` must send for ALICE at `offset`: the largest page, no messages.
+fn joined_by_alice(offset: u64) -> RoomListQuery {
+    RoomListQuery { joined_by: Some(ALICE), page: Page::new(200, offset).expect("a valid page"), messages: 0 }
+}
+
+/// The store answers each `joined_by_alice(offset)` query, in order, with its rooms.
+fn joined_pages(m: &mut Mocks, pages: Vec<(u64, Vec<Room>)>) {
+    let mut seq = mockall::Sequence::new();
+    for (offset, rooms) in pages {
+        m.rooms
+            .expect_list()
+            .with(eq(joined_by_alice(offset)))
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_| Ok(rooms.clone()));
+    }
+}
+
+#[test]
+fn joined_rooms_reads_a_single_short_page() {
+    let mut m = Mocks::new();
+    joined_pages(&mut m, vec![(0, vec![general(), room(RANDOM, "random", 3)])]);
+
+    assert_eq!(m.service().joined_rooms(ALICE), Ok(vec![general(), room(RANDOM, "random", 3)]));
+}
+
+#[test]
+fn joined_rooms_of_a_user_in_no_room_is_empty() {
+    let mut m = Mocks::new();
+    joined_pages(&mut m, vec![(0, vec![])]);
+
+    assert_eq!(m.service().joined_rooms(ALICE), Ok(vec![]));
+}
+
+#[test]
+fn joined_rooms_reads_the_next_page_after_a_full_one() {
+    let mut m = Mocks::new();
+    joined_pages(&mut m, vec![(0, rooms_from(1, 200)), (200, rooms_from(201, 1))]);
+
+    assert_eq!(m.service().joined_rooms(ALICE), Ok(rooms_from(1, 201)));
+}
+
+#[test]
+fn joined_rooms_stops_at_an_empty_page_after_a_full_one() {
+    let mut m = Mocks::new();
+    joined_pages(&mut m, vec![(0, rooms_from(1, 200)), (200, rooms_from(201, 200)), (400, vec![])]);
+
+    assert_eq!(m.service().joined_rooms(ALICE), Ok(rooms_from(1, 400)));
+}
+
+#[test]
+fn joined_rooms_fails_with_unavailable_when_a_later_page_fails() {
+    let mut m = Mocks::new();
+    joined_pages(&mut m, vec![(0, rooms_from(1, 200))]);
+    m.rooms
+        .expect_list()
+        .with(eq(joined_by_alice(200)))
+        .times(1)
+        .returning(|_| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.service().joined_rooms(ALICE), Err(DomainError::Unavailable));
+}
+
+#[test]
+fn messages_after_reads_the_page_after_the_seq_with_the_limit() {
+    let room = general();
+    let page = HistoryPage { messages: vec![message(&room, 4, BOB, "bob")], has_more: false };
+    let mut m = Mocks::new();
+    let answer = page.clone();
+    m.messages
+        .expect_page()
+        .with(eq(GENERAL), eq(HistoryCursor::After(Seq(3))), eq(100))
+        .times(1)
+        .returning(move |_, _, _| Ok(answer.clone()));
+
+    assert_eq!(m.service().messages_after(GENERAL, Seq(3), 100), Ok(page));
+}
+
+#[test]
+fn messages_after_while_the_store_is_down_fails_with_unavailable() {
+    let mut m = Mocks::new();
+    m.messages.expect_page().times(1).returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.service().messages_after(GENERAL, Seq(3), 100), Err(DomainError::Unavailable));
 }
 
 // ---------------------------------------------------------------------------------------

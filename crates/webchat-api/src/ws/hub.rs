@@ -1,0 +1,524 @@
+//! The hub: this node's live sockets by room and by session, and the fan-out.
+//!
+//! The hub is the bus's [`EventSink`]. A stored message reaches it once; the hub puts the
+//! room's messages in `seq` order (publishers on different threads may overtake each
+//! other), serializes each message once, and offers the frame to every socket of the room
+//! with a non-blocking `try_send` into that socket's bounded queue. A full queue never
+//! blocks the room: that socket is closed with 4008 and resumes from its last `seq`.
+//! A gap that is not filled by the publishers is read from the log by the repair thread.
+
+use super::frames::{self, Frame};
+use crate::presence::Presence;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc};
+use webchat_domain::model::{Event, Message, Room, RoomId, RoomName, Seq, SessionId, UserId, Username};
+use webchat_domain::ports::{EventSink, MessageBus};
+use webchat_domain::services::RoomService;
+
+pub type ConnId = u64;
+
+/// Close codes of SPEC §4.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const SHUTDOWN: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SLOW_CONSUMER: u16 = 4008;
+    pub const REVOKED: u16 = 4401;
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Asks a socket to close; the first code asked for wins.
+#[derive(Debug, Default)]
+pub struct Closer {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl Closer {
+    pub fn close(&self, code: u16) {
+        if self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    #[must_use]
+    pub fn code(&self) -> Option<u16> {
+        match self.code.load(Ordering::Acquire) {
+            0 => None,
+            c => Some(c),
+        }
+    }
+
+    /// Resolves once a close was asked for.
+    pub async fn requested(&self) -> u16 {
+        loop {
+            if let Some(c) = self.code() {
+                return c;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// One WebSocket connection as the hub sees it.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: ConnId,
+    pub user: UserId,
+    pub username: Username,
+    pub session: SessionId,
+    /// A `/ws/` connection: follows the user's joins and leaves.
+    pub multi: bool,
+    tx: mpsc::Sender<Frame>,
+    pub closer: Closer,
+    rooms: Mutex<HashSet<RoomId>>,
+}
+
+impl Conn {
+    /// Offers a frame; a full queue closes the socket with 4008 instead of dropping it.
+    fn push(&self, frame: Frame) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+            self.closer.close(close::SLOW_CONSUMER);
+        }
+    }
+
+    #[must_use]
+    pub fn rooms(&self) -> Vec<RoomId> {
+        lock(&self.rooms).iter().copied().collect()
+    }
+}
+
+struct RoomState {
+    name: RoomName,
+    /// The highest `seq` handed to this room's sockets; everything up to it went out.
+    last: Seq,
+    /// Messages that arrived ahead of a missing `seq`.
+    pending: BTreeMap<Seq, Message>,
+    conns: HashMap<ConnId, Arc<Conn>>,
+}
+
+impl RoomState {
+    fn fan_out(&self, m: &Message) {
+        if self.conns.is_empty() {
+            return;
+        }
+        let frame = frames::message(m);
+        for conn in self.conns.values() {
+            conn.push(frame.clone());
+        }
+    }
+
+    fn to_others(&self, user: UserId, frame: &Frame) {
+        for conn in self.conns.values().filter(|c| c.user != user) {
+            conn.push(frame.clone());
+        }
+    }
+}
+
+/// Tuning of the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct HubSettings {
+    /// Events a socket may have queued before it is closed with 4008.
+    pub socket_queue: usize,
+    /// Messages per second per user (burst twice that); 0 turns the limit off.
+    pub send_rate: u32,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self { socket_queue: 1024, send_rate: 20 }
+    }
+}
+
+enum Task {
+    /// Read the room's log past what was delivered (a gap, or a room just watched).
+    Repair { room: RoomId, always: bool },
+    /// A user joined a room: their `/ws/` sockets start receiving it.
+    Follow { user: UserId, room: RoomName },
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// This node's sockets and the fan-out to them.
+pub struct Hub {
+    rooms: Mutex<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
+    sessions: Mutex<HashMap<SessionId, HashMap<ConnId, Arc<Conn>>>>,
+    multi: Mutex<HashMap<UserId, HashMap<ConnId, Arc<Conn>>>>,
+    presence: Arc<Presence>,
+    bus: Arc<dyn MessageBus>,
+    room_service: Arc<RoomService>,
+    tasks: std_mpsc::SyncSender<Task>,
+    next_id: AtomicU64,
+    buckets: Mutex<HashMap<UserId, Bucket>>,
+    settings: HubSettings,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Builds the hub and its repair thread. Attach it to the bus as its sink.
+    #[must_use]
+    pub fn new(
+        room_service: Arc<RoomService>,
+        bus: Arc<dyn MessageBus>,
+        presence: Arc<Presence>,
+        settings: HubSettings,
+    ) -> Arc<Self> {
+        let (tasks, rx) = std_mpsc::sync_channel(4096);
+        let hub = Arc::new(Self {
+            rooms: Mutex::default(),
+            sessions: Mutex::default(),
+            multi: Mutex::default(),
+            presence,
+            bus,
+            room_service,
+            tasks,
+            next_id: AtomicU64::new(1),
+            buckets: Mutex::default(),
+            settings,
+        });
+        let weak = Arc::downgrade(&hub);
+        let spawned =
+            std::thread::Builder::new().name("webchat-repair".into()).spawn(move || repair_loop(&weak, &rx));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the repair thread; gaps will wait for the next message");
+        }
+        hub
+    }
+
+    #[must_use]
+    pub fn settings(&self) -> HubSettings {
+        self.settings
+    }
+
+    /// Registers a new connection; returns it and the queue its writer drains.
+    pub fn connect(
+        &self,
+        user: UserId,
+        username: Username,
+        session: SessionId,
+        multi: bool,
+    ) -> (Arc<Conn>, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(self.settings.socket_queue.max(1));
+        let conn = Arc::new(Conn {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            user,
+            username,
+            session,
+            multi,
+            tx,
+            closer: Closer::default(),
+            rooms: Mutex::default(),
+        });
+        lock(&self.sessions).entry(session).or_default().insert(conn.id, conn.clone());
+        if multi {
+            lock(&self.multi).entry(user).or_default().insert(conn.id, conn.clone());
+        }
+        (conn, rx)
+    }
+
+    /// Adds `conn` to `room`'s live delivery and returns the `seq` from which it is live:
+    /// every message after it will be queued, in order; the caller replays what came
+    /// before. With `announce`, a `ready` frame is queued first.
+    pub fn subscribe(&self, conn: &Arc<Conn>, room: &Room, announce: bool) -> Seq {
+        if !lock(&conn.rooms).insert(room.id) {
+            return self.live_seq(room.id).unwrap_or(room.last_seq);
+        }
+        let (state, created) = {
+            let mut rooms = lock(&self.rooms);
+            let created = !rooms.contains_key(&room.id);
+            let state = rooms
+                .entry(room.id)
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(RoomState {
+                        name: room.name.clone(),
+                        last: room.last_seq,
+                        pending: BTreeMap::new(),
+                        conns: HashMap::new(),
+                    }))
+                })
+                .clone();
+            (state, created)
+        };
+        let start = {
+            let mut s = lock(&state);
+            s.conns.insert(conn.id, conn.clone());
+            if announce {
+                conn.push(frames::ready(s.name.as_str(), s.last));
+            }
+            s.last
+        };
+        if created {
+            self.bus.watch_room(room.id);
+            // A message stored between reading `room` and creating the state was
+            // published to nobody: read the log once to be sure.
+            self.task(Task::Repair { room: room.id, always: true });
+        }
+        if self.presence.connect(room.id, conn.user) {
+            self.bus.publish(Event::Presence {
+                room: room.id,
+                room_name: room.name.clone(),
+                user: conn.user,
+                username: conn.username.clone(),
+                online: true,
+            });
+        }
+        start
+    }
+
+    fn live_seq(&self, room: RoomId) -> Option<Seq> {
+        let state = lock(&self.rooms).get(&room).cloned()?;
+        let last = lock(&state).last;
+        Some(last)
+    }
+
+    /// Removes `conn` from `room`.
+    pub fn unsubscribe(&self, conn: &Conn, room: RoomId) {
+        if !lock(&conn.rooms).remove(&room) {
+            return;
+        }
+        let mut name = None;
+        {
+            let mut rooms = lock(&self.rooms);
+            if let Some(state) = rooms.get(&room).cloned() {
+                let mut s = lock(&state);
+                s.conns.remove(&conn.id);
+                name = Some(s.name.clone());
+                if s.conns.is_empty() {
+                    drop(s);
+                    rooms.remove(&room);
+                    self.bus.unwatch_room(room);
+                }
+            }
+        }
+        if self.presence.disconnect(room, conn.user)
+            && let Some(room_name) = name
+        {
+            self.bus.publish(Event::Presence {
+                room,
+                room_name,
+                user: conn.user,
+                username: conn.username.clone(),
+                online: false,
+            });
+        }
+    }
+
+    /// Forgets a closed connection everywhere.
+    pub fn disconnect(&self, conn: &Conn) {
+        for room in conn.rooms() {
+            self.unsubscribe(conn, room);
+        }
+        let mut sessions = lock(&self.sessions);
+        if let Some(conns) = sessions.get_mut(&conn.session) {
+            conns.remove(&conn.id);
+            if conns.is_empty() {
+                sessions.remove(&conn.session);
+            }
+        }
+        drop(sessions);
+        if conn.multi {
+            let mut multi = lock(&self.multi);
+            if let Some(conns) = multi.get_mut(&conn.user) {
+                conns.remove(&conn.id);
+                if conns.is_empty() {
+                    multi.remove(&conn.user);
+                }
+            }
+        }
+    }
+
+    /// Closes every socket (server shutdown: 1001).
+    pub fn close_all(&self, code: u16) {
+        for conns in lock(&self.sessions).values() {
+            for conn in conns.values() {
+                conn.closer.close(code);
+            }
+        }
+    }
+
+    /// Number of open sockets on this node.
+    #[must_use]
+    pub fn open_sockets(&self) -> usize {
+        lock(&self.sessions).values().map(HashMap::len).sum()
+    }
+
+    /// Tells the room's other sockets, on every node, that `conn`'s user is typing.
+    pub fn typing(&self, room: &Room, conn: &Conn) {
+        self.bus.publish(Event::Typing {
+            room: room.id,
+            room_name: room.name.clone(),
+            user: conn.user,
+            username: conn.username.clone(),
+        });
+    }
+
+    /// Takes one send from `user`'s budget; `false` when over the rate.
+    pub fn allow_send(&self, user: UserId) -> bool {
+        let rate = f64::from(self.settings.send_rate);
+        if rate == 0.0 {
+            return true;
+        }
+        let burst = rate * 2.0;
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() > 100_000 {
+            // Forget full buckets rather than grow without bound.
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let b = buckets.entry(user).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn task(&self, task: Task) {
+        // A full queue means repairs are already pending; the next message retries.
+        let _ = self.tasks.try_send(task);
+    }
+
+    /// Hands a stored message to the room's sockets in `seq` order.
+    fn deliver_message(&self, m: &Message) {
+        let Some(state) = lock(&self.rooms).get(&m.room_id).cloned() else { return };
+        let mut s = lock(&state);
+        if m.seq <= s.last || s.pending.contains_key(&m.seq) {
+            return;
+        }
+        if m.seq != s.last.next() {
+            s.pending.insert(m.seq, m.clone());
+            drop(s);
+            self.task(Task::Repair { room: m.room_id, always: false });
+            return;
+        }
+        s.fan_out(m);
+        s.last = m.seq;
+        while let Some(next) = {
+            let want = s.last.next();
+            s.pending.remove(&want)
+        } {
+            s.fan_out(&next);
+            s.last = next.seq;
+        }
+    }
+
+    /// Reads the log past what the room's sockets have seen and delivers it.
+    fn repair(&self, room: RoomId, always: bool) {
+        for _ in 0..1000 {
+            let Some(state) = lock(&self.rooms).get(&room).cloned() else { return };
+            let (from, gap) = {
+                let s = lock(&state);
+                (s.last, !s.pending.is_empty())
+            };
+            if !always && !gap {
+                return;
+            }
+            let page = match self.room_service.messages_after(room, from, 200) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, room = room.0, "cannot read the log to repair a gap");
+                    return;
+                }
+            };
+            for m in &page.messages {
+                self.deliver_message(m);
+            }
+            if !page.has_more {
+                return;
+            }
+        }
+    }
+
+    /// A user joined a room: their `/ws/` sockets subscribe to it with a `ready` frame.
+    fn follow(&self, user: UserId, name: &RoomName) {
+        let conns: Vec<Arc<Conn>> =
+            lock(&self.multi).get(&user).map(|c| c.values().cloned().collect()).unwrap_or_default();
+        if conns.is_empty() {
+            return;
+        }
+        match self.room_service.find_room(name) {
+            Ok(room) => {
+                for conn in conns {
+                    self.subscribe(&conn, &room, true);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot follow a joined room"),
+        }
+    }
+}
+
+impl EventSink for Hub {
+    fn deliver(&self, event: &Event) {
+        match event {
+            Event::Message(m) => self.deliver_message(m),
+            Event::Presence { room, room_name, user, username, online } => {
+                let Some(state) = lock(&self.rooms).get(room).cloned() else { return };
+                let frame = frames::presence(room_name.as_str(), username.as_str(), *online);
+                lock(&state).to_others(*user, &frame);
+            }
+            Event::Typing { room, room_name, user, username } => {
+                let Some(state) = lock(&self.rooms).get(room).cloned() else { return };
+                let frame = frames::typing(room_name.as_str(), username.as_str());
+                lock(&state).to_others(*user, &frame);
+            }
+            Event::Membership { room, room_name, user, joined } => {
+                if *joined {
+                    if lock(&self.multi).contains_key(user) {
+                        self.task(Task::Follow { user: *user, room: room_name.clone() });
+                    }
+                } else {
+                    let conns: Vec<Arc<Conn>> = lock(&self.multi)
+                        .get(user)
+                        .map(|c| c.values().cloned().collect())
+                        .unwrap_or_default();
+                    for conn in conns {
+                        self.unsubscribe(&conn, *room);
+                    }
+                }
+            }
+            Event::SessionsRevoked(ids) => {
+                let sessions = lock(&self.sessions);
+                for id in ids {
+                    for conn in sessions.get(id).into_iter().flat_map(HashMap::values) {
+                        conn.closer.close(close::REVOKED);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
+    while let Ok(task) = rx.recv() {
+        let Some(hub) = hub.upgrade() else { return };
+        match task {
+            Task::Repair { room, always } => {
+                if !always {
+                    // Most gaps close by themselves within microseconds, when the
+                    // overtaken publisher delivers; only a lasting one needs the log.
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                hub.repair(room, always);
+            }
+            Task::Follow { user, room } => hub.follow(user, &room),
+        }
+    }
+}

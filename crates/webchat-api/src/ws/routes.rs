@@ -1,0 +1,103 @@
+//! `GET /ws/chat/{room_name}/` and `GET /ws/`: authenticate, then upgrade.
+
+use super::session::{self, Scope, Socket};
+use crate::error::ApiError;
+use crate::extract::{bearer_token, blocking};
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use std::collections::HashMap;
+use webchat_domain::model::{AuthContext, RoomName, Seq, Username};
+
+/// Query parameters of an upgrade. Parsed here, never logged: they carry the token.
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+/// `?token=` or `Authorization: Bearer`; a bad or missing token refuses the upgrade (401).
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &HashMap<String, String>,
+) -> Result<(AuthContext, Username), ApiError> {
+    let token = match query.get("token").filter(|t| !t.is_empty()) {
+        Some(t) => t.clone(),
+        None => bearer_token(req)?,
+    };
+    let accounts = state.accounts.clone();
+    blocking(move || {
+        let ctx = accounts.authenticate(&token)?;
+        let user = accounts.me(ctx)?;
+        Ok((ctx, user.username))
+    })
+    .await
+}
+
+/// `/ws/chat/{room_name}/`: one room, joined (and created) on connect.
+pub async fn chat(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query(&req);
+    let (auth, username) = authenticate(&state, &req, &query).await?;
+    let name = RoomName::parse(&path).map_err(|e| ApiError::field("room_name", e.0))?;
+    let after =
+        match query.get("after_seq") {
+            None => None,
+            Some(raw) => Some(raw.parse::<i64>().ok().filter(|s| *s >= 0).map(Seq).ok_or_else(|| {
+                ApiError::field("after_seq", "Ensure this value is an integer of at least 0.")
+            })?),
+        };
+    let rooms = state.rooms.clone();
+    let (view, _) = blocking(move || rooms.join(auth, &name)).await?;
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::field("upgrade", e.to_string()))?;
+    let hub = state.hub.clone();
+    let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, false);
+    let start = hub.subscribe(&conn, &view.room, false);
+    let socket = Socket {
+        hub,
+        rooms: state.rooms.clone(),
+        conn,
+        queue,
+        auth,
+        scope: Scope::Room { room: view.room, after, start },
+    };
+    spawn(socket, session, stream);
+    Ok(response)
+}
+
+/// `/ws/`: every room the user has joined, on one connection.
+pub async fn all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let query = query(&req);
+    let (auth, username) = authenticate(&state, &req, &query).await?;
+    let rooms = state.rooms.clone();
+    let joined = blocking(move || rooms.joined_rooms(auth.user_id)).await?;
+    let (response, session, stream) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::field("upgrade", e.to_string()))?;
+    let hub = state.hub.clone();
+    let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, true);
+    let rooms = joined.into_iter().map(|room| {
+        let start = hub.subscribe(&conn, &room, false);
+        (room, start)
+    });
+    let scope = Scope::All { rooms: rooms.collect() };
+    let socket = Socket { hub, rooms: state.rooms.clone(), conn, queue, auth, scope };
+    spawn(socket, session, stream);
+    Ok(response)
+}
+
+fn spawn(socket: Socket, session: actix_ws::Session, stream: actix_ws::MessageStream) {
+    let stream = stream
+        .max_frame_size(crate::MAX_BODY_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(crate::MAX_BODY_BYTES);
+    actix_web::rt::spawn(session::run(socket, session, stream));
+}
