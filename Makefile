@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run build test fmt-check lint deps-gate test-all fmt clean
+.PHONY: run build test fmt-check lint deps-gate test-all fmt clean bench bench-quick
 
 run:
 	$(CARGO) run --release -p webchat-server --bin webchat
@@ -25,6 +25,7 @@ lint:
 
 test-all:
 	scripts/ensure-postgres.sh
+	scripts/ensure-nats.sh
 	scripts/run-tests.sh
 
 fmt:
@@ -32,3 +33,11 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks (docs/benchmarks.md): server on core 0, load generator on core 1, SQLite and
+# PostgreSQL; prints one table and writes target/bench/results.json.
+bench:
+	scripts/bench.sh full
+
+bench-quick:
+	scripts/bench.sh quick

@@ -6,6 +6,7 @@ mod helpers;
 
 mod accounts;
 mod bad_input;
+mod cluster;
 mod rooms;
 mod server;
 mod ws;

@@ -156,6 +156,17 @@ pub trait EventSink: Send + Sync {
     fn deliver(&self, event: &Event);
 }
 
+/// How a bus reaches the other nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusHealth {
+    /// One node, in-process: nothing to lose.
+    Local,
+    /// Connected to the other nodes.
+    Connected,
+    /// Cut off from the other nodes: their messages arrive only by reading the log.
+    Disconnected,
+}
+
 /// The fan-out between the code that changes things and the live connections that must
 /// hear about it, on this node (in-process) or across nodes.
 ///
@@ -171,4 +182,6 @@ pub trait MessageBus: Send + Sync {
     fn watch_room(&self, room: RoomId);
     /// This node no longer holds sockets in `room`.
     fn unwatch_room(&self, room: RoomId);
+    /// Whether notices from other nodes can arrive; when not, receivers poll the log.
+    fn health(&self) -> BusHealth;
 }

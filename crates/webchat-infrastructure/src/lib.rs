@@ -7,6 +7,6 @@ pub mod db;
 pub mod system;
 
 pub use auth::{BcryptHasher, JwtCodec};
-pub use bus::LocalBus;
+pub use bus::{LocalBus, NatsBus};
 pub use db::{DatabaseTarget, Db, DbError, DbOptions};
 pub use system::{RandomIds, SystemClock};

@@ -56,6 +56,10 @@ pub struct Config {
     #[arg(long, env = "WEBCHAT_SOCKET_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub socket_queue: u32,
 
+    /// Message bus between nodes: `local` (one node) or `nats://HOST:PORT` (PostgreSQL only).
+    #[arg(long, env = "WEBCHAT_BUS", default_value = "local", value_parser = parse_bus)]
+    pub bus: BusTarget,
+
     /// Database connections per process.
     #[arg(long, env = "WEBCHAT_DB_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_pool: u32,
@@ -63,6 +67,27 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WEBCHAT_WORKERS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+}
+
+/// Where the nodes of one service tell each other what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusTarget {
+    Local,
+    Nats(String),
+}
+
+/// `local` or `nats://HOST:PORT`.
+/// # Errors
+/// A one-line description of what is wrong.
+pub fn parse_bus(raw: &str) -> Result<BusTarget, String> {
+    let raw = raw.trim();
+    if raw == "local" {
+        return Ok(BusTarget::Local);
+    }
+    match raw.strip_prefix("nats://") {
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(BusTarget::Nats(raw.to_owned())),
+        _ => Err(format!("{raw:?} is not a bus: use local or nats://HOST:PORT")),
+    }
 }
 
 /// `30s`, `15m`, `2h`, `7d`, or plain seconds; at least one second.

@@ -1,6 +1,6 @@
 //! Wiring: the store, the services and the HTTP server, built once and run.
 
-use crate::config::Config;
+use crate::config::{BusTarget, Config};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -13,7 +13,7 @@ use webchat_api::{AppState, Presence, Readiness};
 use webchat_domain::ports::MessageBus;
 use webchat_domain::services::{AccountService, AuthSettings, RoomService};
 use webchat_infrastructure::{
-    BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, LocalBus, RandomIds, SystemClock,
+    BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, LocalBus, NatsBus, RandomIds, SystemClock,
 };
 
 /// Why the server could not start.
@@ -28,6 +28,8 @@ pub enum StartError {
     )]
     SqliteInUse(String),
     #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
     Other(String),
 }
 
@@ -36,7 +38,7 @@ impl StartError {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Listen { .. } | Self::SqliteInUse(_) | Self::Other(_) => 2,
+            Self::Listen { .. } | Self::SqliteInUse(_) | Self::Config(_) | Self::Other(_) => 2,
             Self::Database(_) => 1,
         }
     }
@@ -83,6 +85,12 @@ impl Application {
     /// # Errors
     /// When the database, the secret or the address cannot be had.
     pub fn build(config: &Config) -> Result<Self, StartError> {
+        if config.database_url.is_sqlite() && config.bus != BusTarget::Local {
+            return Err(StartError::Config(
+                "--bus nats://… needs PostgreSQL: SQLite is single-process (set DATABASE_URL=postgres://…)"
+                    .into(),
+            ));
+        }
         let sqlite_lock = match &config.database_url {
             DatabaseTarget::Sqlite(path) => Some(lock_sqlite(path)?),
             DatabaseTarget::Postgres(_) => None,
@@ -105,7 +113,15 @@ impl Application {
             }
         };
         let presence = Arc::new(Presence::default());
-        let bus: Arc<dyn MessageBus> = Arc::new(LocalBus::default());
+        let bus: Arc<dyn MessageBus> = match &config.bus {
+            BusTarget::Local => Arc::new(LocalBus::default()),
+            BusTarget::Nats(url) => {
+                let service = db
+                    .setting_or_insert("service_id", || uuid::Uuid::new_v4().simple().to_string())
+                    .map_err(|e| StartError::Other(format!("cannot read the service id: {e}")))?;
+                NatsBus::start(url, &service).map_err(StartError::Config)?
+            }
+        };
         let clock = Arc::new(SystemClock);
         let accounts = Arc::new(AccountService::new(
             db.clone(),

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use webchat_domain::model::{Event, Message, Room, RoomId, RoomName, Seq, SessionId, UserId, Username};
-use webchat_domain::ports::{EventSink, MessageBus};
+use webchat_domain::ports::{BusHealth, EventSink, MessageBus};
 use webchat_domain::services::RoomService;
 
 pub type ConnId = u64;
@@ -351,6 +351,18 @@ impl Hub {
         }
     }
 
+    /// The rooms this node holds sockets for.
+    #[must_use]
+    pub fn watched_rooms(&self) -> Vec<RoomId> {
+        lock(&self.rooms).keys().copied().collect()
+    }
+
+    /// How this node hears from the others.
+    #[must_use]
+    pub fn bus_health(&self) -> BusHealth {
+        self.bus.health()
+    }
+
     /// Number of open sockets on this node.
     #[must_use]
     pub fn open_sockets(&self) -> usize {
@@ -507,10 +519,17 @@ impl EventSink for Hub {
 }
 
 fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
-    while let Ok(task) = rx.recv() {
+    let mut last_poll = Instant::now();
+    let mut was = BusHealth::Local;
+    loop {
+        let task = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(task) => Some(task),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let Some(hub) = hub.upgrade() else { return };
         match task {
-            Task::Repair { room, always } => {
+            Some(Task::Repair { room, always }) => {
                 if !always {
                     // Most gaps close by themselves within microseconds, when the
                     // overtaken publisher delivers; only a lasting one needs the log.
@@ -518,7 +537,25 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
                 }
                 hub.repair(room, always);
             }
-            Task::Follow { user, room } => hub.follow(user, &room),
+            Some(Task::Follow { user, room }) => hub.follow(user, &room),
+            None => {}
+        }
+        // Across nodes a notice can be lost, and without the broker none arrive: read
+        // the log of every watched room, every second while cut off, every 5 s otherwise,
+        // and at once when the broker is back.
+        let health = hub.bus.health();
+        let every = match health {
+            BusHealth::Local => None,
+            BusHealth::Connected => Some(Duration::from_secs(5)),
+            BusHealth::Disconnected => Some(Duration::from_secs(1)),
+        };
+        let reconnected = was == BusHealth::Disconnected && health == BusHealth::Connected;
+        was = health;
+        if reconnected || every.is_some_and(|e| last_poll.elapsed() >= e) {
+            last_poll = Instant::now();
+            for room in hub.watched_rooms() {
+                hub.repair(room, true);
+            }
         }
     }
 }

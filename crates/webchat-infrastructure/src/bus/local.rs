@@ -1,6 +1,6 @@
 use std::sync::{Arc, RwLock};
 use webchat_domain::model::{Event, RoomId};
-use webchat_domain::ports::{EventSink, MessageBus};
+use webchat_domain::ports::{BusHealth, EventSink, MessageBus};
 
 /// The in-process bus of a single node: `publish` hands the event straight to this
 /// node's sink, on the publisher's thread. Nothing is serialized or copied.
@@ -30,6 +30,10 @@ impl MessageBus for LocalBus {
     fn watch_room(&self, _room: RoomId) {}
 
     fn unwatch_room(&self, _room: RoomId) {}
+
+    fn health(&self) -> BusHealth {
+        BusHealth::Local
+    }
 }
 
 #[cfg(test)]
