@@ -478,6 +478,38 @@ backend_test!(
     }
 );
 
+backend_test!(
+    async fn leaving_the_room_closes_its_socket_with_4403_and_a_plain_get_creates_nothing(app) {
+        let alex = app.user("alex").await;
+        let r = app.get("/ws/chat/lobby/", &alex.access).await;
+        assert!(r.status().is_client_error(), "{}", r.status());
+        let rooms = json_of(app.get("/api/rooms/", &alex.access).await, StatusCode::OK).await;
+        assert_eq!(rooms, json!([]), "no room was made by a request that was no upgrade");
+
+        let mut a = connect(app.port, &chat("general", &alex.access)).await;
+        a.expect("ready").await;
+        let r = app.request(reqwest::Method::POST, "/api/rooms/general/leave/", Some(&alex.access), None).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(a.closed().await, Some(4403));
+    }
+);
+
+backend_test!(
+    async fn typing_notices_are_limited_to_one_per_two_seconds(app) {
+        let alex = app.user("alex").await;
+        let bob = app.user("bob").await;
+        let mut a = connect(app.port, &chat("general", &alex.access)).await;
+        a.expect("ready").await;
+        let mut b = connect(app.port, &chat("general", &bob.access)).await;
+        b.expect("ready").await;
+        for _ in 0..5 {
+            b.send(json!({"type": "typing"})).await;
+        }
+        let got = a.quiet(300).await;
+        assert_eq!(got.iter().filter(|f| f["type"] == "typing").count(), 1, "{got:?}");
+    }
+);
+
 impl WsClient {
     async fn expect_presence(&mut self) -> Value {
         loop {

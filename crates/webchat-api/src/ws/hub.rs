@@ -27,6 +27,7 @@ pub mod close {
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const SLOW_CONSUMER: u16 = 4008;
+    pub const NOT_ALLOWED: u16 = 4403;
     pub const REVOKED: u16 = 4401;
 }
 
@@ -78,7 +79,15 @@ pub struct Conn {
     pub multi: bool,
     tx: mpsc::Sender<Frame>,
     pub closer: Closer,
-    rooms: Mutex<HashSet<RoomId>>,
+    rooms: Mutex<ConnRooms>,
+}
+
+/// The rooms a connection is in; `closed` once the hub forgot it, so that no late
+/// subscription (a follow racing the close) can bring it back.
+#[derive(Debug, Default)]
+struct ConnRooms {
+    rooms: HashSet<RoomId>,
+    closed: bool,
 }
 
 impl Conn {
@@ -91,7 +100,7 @@ impl Conn {
 
     #[must_use]
     pub fn rooms(&self) -> Vec<RoomId> {
-        lock(&self.rooms).iter().copied().collect()
+        lock(&self.rooms).rooms.iter().copied().collect()
     }
 }
 
@@ -153,8 +162,13 @@ struct Bucket {
 pub struct Hub {
     rooms: Mutex<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
     sessions: Mutex<HashMap<SessionId, HashMap<ConnId, Arc<Conn>>>>,
-    multi: Mutex<HashMap<UserId, HashMap<ConnId, Arc<Conn>>>>,
+    /// Every connection by user (memberships follow them).
+    users: Mutex<HashMap<UserId, HashMap<ConnId, Arc<Conn>>>>,
     presence: Arc<Presence>,
+    /// Makes a presence change and its notice one step, so notices keep their order.
+    presence_lock: Mutex<()>,
+    /// Rooms with a repair queued: one queued repair per room is enough.
+    repairs_queued: Mutex<HashSet<RoomId>>,
     bus: Arc<dyn MessageBus>,
     room_service: Arc<RoomService>,
     tasks: std_mpsc::SyncSender<Task>,
@@ -182,8 +196,10 @@ impl Hub {
         let hub = Arc::new(Self {
             rooms: Mutex::default(),
             sessions: Mutex::default(),
-            multi: Mutex::default(),
+            users: Mutex::default(),
             presence,
+            presence_lock: Mutex::default(),
+            repairs_queued: Mutex::default(),
             bus,
             room_service,
             tasks,
@@ -224,43 +240,40 @@ impl Hub {
             closer: Closer::default(),
             rooms: Mutex::default(),
         });
+        lock(&self.users).entry(user).or_default().insert(conn.id, conn.clone());
         lock(&self.sessions).entry(session).or_default().insert(conn.id, conn.clone());
-        if multi {
-            lock(&self.multi).entry(user).or_default().insert(conn.id, conn.clone());
-        }
         (conn, rx)
     }
 
     /// Adds `conn` to `room`'s live delivery and returns the `seq` from which it is live:
     /// every message after it will be queued, in order; the caller replays what came
     /// before. With `announce`, a `ready` frame is queued first.
-    pub fn subscribe(&self, conn: &Arc<Conn>, room: &Room, announce: bool) -> Seq {
-        if !lock(&conn.rooms).insert(room.id) {
-            return self.live_seq(room.id).unwrap_or(room.last_seq);
+    pub fn subscribe(&self, conn: &Arc<Conn>, room: &Room, announce: bool) -> Option<Seq> {
+        {
+            let mut rooms = lock(&conn.rooms);
+            if rooms.closed || !rooms.rooms.insert(room.id) {
+                return None;
+            }
         }
-        let (state, created) = {
+        let (start, created) = {
+            // The room's lock is taken under the map's, as in `unsubscribe`, so a state
+            // being removed for its last socket cannot swallow a new one.
             let mut rooms = lock(&self.rooms);
             let created = !rooms.contains_key(&room.id);
-            let state = rooms
-                .entry(room.id)
-                .or_insert_with(|| {
-                    Arc::new(Mutex::new(RoomState {
-                        name: room.name.clone(),
-                        last: room.last_seq,
-                        pending: BTreeMap::new(),
-                        conns: HashMap::new(),
-                    }))
-                })
-                .clone();
-            (state, created)
-        };
-        let start = {
-            let mut s = lock(&state);
+            let state = rooms.entry(room.id).or_insert_with(|| {
+                Arc::new(Mutex::new(RoomState {
+                    name: room.name.clone(),
+                    last: room.last_seq,
+                    pending: BTreeMap::new(),
+                    conns: HashMap::new(),
+                }))
+            });
+            let mut s = lock(state);
             s.conns.insert(conn.id, conn.clone());
             if announce {
                 conn.push(frames::ready(s.name.as_str(), s.last));
             }
-            s.last
+            (s.last, created)
         };
         if created {
             self.bus.watch_room(room.id);
@@ -268,6 +281,7 @@ impl Hub {
             // published to nobody: read the log once to be sure.
             self.task(Task::Repair { room: room.id, always: true });
         }
+        let _order = lock(&self.presence_lock);
         if self.presence.connect(room.id, conn.user) {
             self.bus.publish(Event::Presence {
                 room: room.id,
@@ -277,21 +291,16 @@ impl Hub {
                 online: true,
             });
         }
-        start
-    }
-
-    fn live_seq(&self, room: RoomId) -> Option<Seq> {
-        let state = lock(&self.rooms).get(&room).cloned()?;
-        let last = lock(&state).last;
-        Some(last)
+        Some(start)
     }
 
     /// Removes `conn` from `room`.
     pub fn unsubscribe(&self, conn: &Conn, room: RoomId) {
-        if !lock(&conn.rooms).remove(&room) {
+        if !lock(&conn.rooms).rooms.remove(&room) {
             return;
         }
         let mut name = None;
+        let mut emptied = false;
         {
             let mut rooms = lock(&self.rooms);
             if let Some(state) = rooms.get(&room).cloned() {
@@ -301,10 +310,14 @@ impl Hub {
                 if s.conns.is_empty() {
                     drop(s);
                     rooms.remove(&room);
-                    self.bus.unwatch_room(room);
+                    emptied = true;
                 }
             }
         }
+        if emptied {
+            self.bus.unwatch_room(room);
+        }
+        let _order = lock(&self.presence_lock);
         if self.presence.disconnect(room, conn.user)
             && let Some(room_name) = name
         {
@@ -320,6 +333,7 @@ impl Hub {
 
     /// Forgets a closed connection everywhere.
     pub fn disconnect(&self, conn: &Conn) {
+        lock(&conn.rooms).closed = true;
         for room in conn.rooms() {
             self.unsubscribe(conn, room);
         }
@@ -331,13 +345,11 @@ impl Hub {
             }
         }
         drop(sessions);
-        if conn.multi {
-            let mut multi = lock(&self.multi);
-            if let Some(conns) = multi.get_mut(&conn.user) {
-                conns.remove(&conn.id);
-                if conns.is_empty() {
-                    multi.remove(&conn.user);
-                }
+        let mut users = lock(&self.users);
+        if let Some(conns) = users.get_mut(&conn.user) {
+            conns.remove(&conn.id);
+            if conns.is_empty() {
+                users.remove(&conn.user);
             }
         }
     }
@@ -404,7 +416,12 @@ impl Hub {
     }
 
     fn task(&self, task: Task) {
-        // A full queue means repairs are already pending; the next message retries.
+        if let Task::Repair { room, .. } = &task
+            && !lock(&self.repairs_queued).insert(*room)
+        {
+            return;
+        }
+        // A full queue means repairs are already pending; the periodic check retries.
         let _ = self.tasks.try_send(task);
     }
 
@@ -461,8 +478,10 @@ impl Hub {
 
     /// A user joined a room: their `/ws/` sockets subscribe to it with a `ready` frame.
     fn follow(&self, user: UserId, name: &RoomName) {
-        let conns: Vec<Arc<Conn>> =
-            lock(&self.multi).get(&user).map(|c| c.values().cloned().collect()).unwrap_or_default();
+        let conns: Vec<Arc<Conn>> = lock(&self.users)
+            .get(&user)
+            .map(|c| c.values().filter(|c| c.multi).cloned().collect())
+            .unwrap_or_default();
         if conns.is_empty() {
             return;
         }
@@ -493,16 +512,22 @@ impl EventSink for Hub {
             }
             Event::Membership { room, room_name, user, joined } => {
                 if *joined {
-                    if lock(&self.multi).contains_key(user) {
+                    if lock(&self.users).get(user).is_some_and(|c| c.values().any(|c| c.multi)) {
                         self.task(Task::Follow { user: *user, room: room_name.clone() });
                     }
                 } else {
-                    let conns: Vec<Arc<Conn>> = lock(&self.multi)
+                    // Leaving ends the room for the user's sockets: a `/ws/` socket drops
+                    // it, a socket of that room alone is closed (4403, no longer allowed).
+                    let conns: Vec<Arc<Conn>> = lock(&self.users)
                         .get(user)
                         .map(|c| c.values().cloned().collect())
                         .unwrap_or_default();
-                    for conn in conns {
-                        self.unsubscribe(&conn, *room);
+                    for conn in conns.iter().filter(|c| c.rooms().contains(room)) {
+                        if conn.multi {
+                            self.unsubscribe(conn, *room);
+                        } else {
+                            conn.closer.close(close::NOT_ALLOWED);
+                        }
                     }
                 }
             }
@@ -530,6 +555,7 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
         let Some(hub) = hub.upgrade() else { return };
         match task {
             Some(Task::Repair { room, always }) => {
+                lock(&hub.repairs_queued).remove(&room);
                 if !always {
                     // Most gaps close by themselves within microseconds, when the
                     // overtaken publisher delivers; only a lasting one needs the log.

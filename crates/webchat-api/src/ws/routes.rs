@@ -51,13 +51,15 @@ pub async fn chat(
                 ApiError::field("after_seq", "Ensure this value is an integer of at least 0.")
             })?),
         };
-    let rooms = state.rooms.clone();
-    let (view, _) = blocking(move || rooms.join(auth, &name)).await?;
+    // A request that is no WebSocket upgrade is refused before it joins anything.
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::field("upgrade", e.to_string()))?;
+    let rooms = state.rooms.clone();
+    let (view, _) = blocking(move || rooms.join(auth, &name)).await?;
     let hub = state.hub.clone();
     let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, false);
-    let start = hub.subscribe(&conn, &view.room, false);
+    let start = hub.subscribe(&conn, &view.room, false).unwrap_or(view.room.last_seq);
+    still_live(&state, auth, &conn).await;
     let socket = Socket {
         hub,
         rooms: state.rooms.clone(),
@@ -78,20 +80,40 @@ pub async fn all(
 ) -> Result<HttpResponse, ApiError> {
     let query = query(&req);
     let (auth, username) = authenticate(&state, &req, &query).await?;
-    let rooms = state.rooms.clone();
-    let joined = blocking(move || rooms.joined_rooms(auth.user_id)).await?;
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::field("upgrade", e.to_string()))?;
+    // Registered before the rooms are read: a join meanwhile is followed by the hub (which
+    // announces it itself), so no room falls between the two.
     let hub = state.hub.clone();
     let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, true);
-    let rooms = joined.into_iter().map(|room| {
-        let start = hub.subscribe(&conn, &room, false);
-        (room, start)
+    let rooms = state.rooms.clone();
+    let joined = match blocking(move || rooms.joined_rooms(auth.user_id)).await {
+        Ok(joined) => joined,
+        Err(e) => {
+            hub.disconnect(&conn);
+            return Err(e);
+        }
+    };
+    let rooms = joined.into_iter().filter_map(|room| {
+        let start = hub.subscribe(&conn, &room, false)?;
+        Some((room, start))
     });
     let scope = Scope::All { rooms: rooms.collect() };
+    still_live(&state, auth, &conn).await;
     let socket = Socket { hub, rooms: state.rooms.clone(), conn, queue, auth, scope };
     spawn(socket, session, stream);
     Ok(response)
+}
+
+/// A logout between authenticating and registering the socket found no socket to close:
+/// look again now that the hub knows it.
+async fn still_live(state: &AppState, auth: AuthContext, conn: &super::hub::Conn) {
+    let accounts = state.accounts.clone();
+    let session = auth.session_id;
+    let live = blocking(move || accounts.session_is_live(session)).await.unwrap_or(true);
+    if !live {
+        conn.closer.close(super::hub::close::REVOKED);
+    }
 }
 
 fn spawn(socket: Socket, session: actix_ws::Session, stream: actix_ws::MessageStream) {

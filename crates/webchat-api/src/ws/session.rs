@@ -22,6 +22,10 @@ const BAD_FRAMES_LIMIT: usize = 20;
 const BAD_FRAMES_WINDOW: Duration = Duration::from_secs(10);
 /// How long a `/ws/` connection waits for a first `resume` frame before going live.
 const RESUME_WAIT: Duration = Duration::from_secs(1);
+/// How long one write may wait for a client that does not read.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+/// At most one typing notice per room per this long from one socket.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
 /// How long a close frame may wait behind data a client has not read yet.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
@@ -65,6 +69,9 @@ impl Io {
         tokio::select! {
             r = self.session.text(frame) => r.map_err(|_| End::Gone),
             code = conn.closer.requested() => Err(End::Close(code)),
+            // A reader that stopped reading in a quiet room never overflows its queue;
+            // a write that cannot go out for this long marks it just the same.
+            () = tokio::time::sleep(WRITE_STALL) => Err(End::Close(close::SLOW_CONSUMER)),
         }
     }
 }
@@ -205,11 +212,12 @@ async fn replay(socket: &Socket, io: &mut Io, room: &Room, after: Seq, start: Se
 struct Live {
     last_seen: Instant,
     bad_frames: VecDeque<Instant>,
+    typing: HashMap<webchat_domain::model::RoomId, Instant>,
 }
 
 impl Live {
     fn new() -> Self {
-        Self { last_seen: Instant::now(), bad_frames: VecDeque::new() }
+        Self { last_seen: Instant::now(), bad_frames: VecDeque::new(), typing: HashMap::new() }
     }
 
     /// Counts a bad frame; `true` when the connection has sent too many.
@@ -245,7 +253,7 @@ async fn handle(socket: &Socket, io: &mut Io, state: &mut Live, item: Aggregated
             if text.len() > MAX_BODY_BYTES {
                 return Err(End::Close(close::TOO_BIG));
             }
-            match client_frame(socket, io, &text).await {
+            match client_frame(socket, io, state, &text).await {
                 Ok(()) => Ok(()),
                 Err(Err(end)) => Err(end),
                 Err(Ok(reject)) => {
@@ -275,7 +283,7 @@ fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, R
     }
 }
 
-async fn client_frame(socket: &Socket, io: &mut Io, text: &str) -> FrameResult {
+async fn client_frame(socket: &Socket, io: &mut Io, state: &mut Live, text: &str) -> FrameResult {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| Ok(Reject::malformed("invalid_json", format!("JSON parse error - {e}"), None)))?;
     let Value::Object(obj) = value else {
@@ -287,7 +295,11 @@ async fn client_frame(socket: &Socket, io: &mut Io, text: &str) -> FrameResult {
         None if obj.contains_key("message") => send_message(socket, io, &obj, "message").await,
         Some("typing") => {
             let room = target_room(socket, &obj).await.map_err(Ok)?;
-            socket.hub_typing(&room);
+            let now = Instant::now();
+            if state.typing.get(&room.id).is_none_or(|t| now.duration_since(*t) >= TYPING_EVERY) {
+                state.typing.insert(room.id, now);
+                socket.hub_typing(&room);
+            }
             Ok(())
         }
         Some("read") => {

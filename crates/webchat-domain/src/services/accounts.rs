@@ -157,6 +157,13 @@ impl AccountService {
         }
     }
 
+    /// Whether a session is still live (not revoked, not deleted with its user).
+    /// # Errors
+    /// Store failures.
+    pub fn session_is_live(&self, id: SessionId) -> DomainResult<bool> {
+        Ok(self.sessions.find(id)?.is_some_and(|s| !s.revoked))
+    }
+
     /// Ends the caller's session, and the session of `refresh_token` when it is one of the
     /// caller's own. Returns the sessions ended.
     /// # Errors

@@ -1,0 +1,234 @@
+//! `report`: reads the JSON lines of a bench run, prints one table with every figure next to
+//! its target (issue 5), and writes the results file.
+
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// The workloads' output, one JSON object a line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the results (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A free-form note kept in the results (e.g. "quick").
+    #[arg(long, default_value = "")]
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+    /// Shown for reference; no target applies (e.g. W4 on SQLite).
+    Info,
+}
+
+#[derive(Debug)]
+struct Row {
+    backend: String,
+    id: String,
+    figure: String,
+    measured: Option<f64>,
+    goal: Goal,
+    note: String,
+}
+
+impl Row {
+    fn status(&self) -> &'static str {
+        match (self.goal, self.measured) {
+            (Goal::Info, _) => "info",
+            (_, None) => "MISSED",
+            (Goal::AtMost(t), Some(v)) if v <= t => "ok",
+            (Goal::AtLeast(t), Some(v)) if v >= t => "ok",
+            _ => "MISSED",
+        }
+    }
+
+    fn target(&self) -> String {
+        match self.goal {
+            Goal::AtMost(t) => format!("<= {}", fmt(t)),
+            Goal::AtLeast(t) => format!(">= {}", fmt(t)),
+            Goal::Info => "-".into(),
+        }
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.2}") }
+}
+
+fn f(v: &Value, path: &[&str]) -> Option<f64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_f64()
+}
+
+fn rows_of(line: &Value, bcrypt: Option<f64>) -> Vec<Row> {
+    let backend = line["backend"].as_str().unwrap_or("-").to_owned();
+    let id = line["workload"].as_str().unwrap_or("?").to_owned();
+    let row = |figure: &str, measured: Option<f64>, goal: Goal| Row {
+        backend: backend.clone(),
+        id: id.clone(),
+        figure: figure.to_owned(),
+        measured,
+        goal,
+        note: String::new(),
+    };
+    if let Some(e) = line["error"].as_str() {
+        let mut r = row("run", None, Goal::AtLeast(1.0));
+        r.note = e.chars().take(100).collect();
+        return vec![r];
+    }
+    let integrity = |rows: &mut Vec<Row>| {
+        for k in ["lost", "duplicated", "out_of_order", "errors"] {
+            rows.push(row(k, f(line, &[k]), Goal::AtMost(0.0)));
+        }
+    };
+    let pg = backend == "postgres";
+    let mut rows = Vec::new();
+    match id.as_str() {
+        "W1" | "W2" => {
+            let p99 = if id == "W1" { 5.0 } else { 15.0 };
+            rows.push(row("p99 delivery ms", f(line, &["latency", "p99_ms"]), Goal::AtMost(p99)));
+            rows.push(row("p50 delivery ms", f(line, &["latency", "p50_ms"]), Goal::Info));
+            rows.push(row("max delivery ms", f(line, &["latency", "max_ms"]), Goal::Info));
+            rows.push(row("deliveries/s", f(line, &["deliveries_per_s"]), Goal::Info));
+            integrity(&mut rows);
+        }
+        "W3" => {
+            rows.push(row(
+                "max deliveries/s (p99<=50ms)",
+                f(line, &["max_deliveries_per_s"]),
+                Goal::AtLeast(200_000.0),
+            ));
+            rows.push(row("p99 ms at that rate", f(line, &["p99_ms_at_max"]), Goal::Info));
+            integrity(&mut rows);
+        }
+        "W4" => {
+            let (rate, p99) =
+                if pg { (Goal::AtLeast(10_000.0), Goal::AtMost(20.0)) } else { (Goal::Info, Goal::Info) };
+            rows.push(row("messages/s", f(line, &["messages_per_s"]), rate));
+            rows.push(row("p99 send->own delivery ms", f(line, &["latency", "p99_ms"]), p99));
+            rows.push(row("unacked", f(line, &["unacked"]), Goal::AtMost(0.0)));
+            integrity(&mut rows);
+        }
+        "W5" => {
+            rows.push(row("server RSS KiB/socket", f(line, &["rss_per_socket_kib"]), Goal::AtMost(16.0)));
+            rows.push(row("connects/s", f(line, &["connects_per_s"]), Goal::AtLeast(5_000.0)));
+            rows.push(row(
+                "sockets connected",
+                f(line, &["connected"]),
+                Goal::AtLeast(f(line, &["sockets"]).unwrap_or(0.0)),
+            ));
+        }
+        "W6" => {
+            for (key, name) in [("rooms", "GET /api/rooms/"), ("users_list", "GET /api/users/list")] {
+                rows.push(row(
+                    &format!("{name} req/s"),
+                    f(line, &[key, "req_per_s"]),
+                    Goal::AtLeast(10_000.0),
+                ));
+                rows.push(row(
+                    &format!("{name} p99 ms"),
+                    f(line, &[key, "latency", "p99_ms"]),
+                    Goal::AtMost(20.0),
+                ));
+            }
+            rows.push(row("errors", f(line, &["errors"]), Goal::AtMost(0.0)));
+        }
+        "W7" => {
+            let logins = f(line, &["logins_per_s"]);
+            let base = f(line, &["bcrypt_alone_per_s"]).or(bcrypt);
+            rows.push(row("logins/s (cost 12)", logins, Goal::Info));
+            rows.push(row("bcrypt alone verifies/s", base, Goal::Info));
+            let ratio = match (logins, base) {
+                (Some(l), Some(b)) if b > 0.0 => Some((l / b * 100.0).round() / 100.0),
+                _ => None,
+            };
+            rows.push(row("login rate / bcrypt rate", ratio, Goal::AtLeast(0.9)));
+            rows.push(row("errors", f(line, &["errors"]), Goal::AtMost(0.0)));
+        }
+        _ => {}
+    }
+    rows
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned());
+    let cores = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok());
+    json!({"cores": cores, "cpu_model": model, "mem_gib": mem_kib.map(|k| (k as f64 / 1048576.0 * 10.0).round() / 10.0)})
+}
+
+pub fn report(args: &ReportArgs) -> Result<bool, String> {
+    let text = std::fs::read_to_string(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect();
+    let bcrypt = lines.iter().find(|l| l["workload"] == "bcrypt").and_then(|l| l["verifies_per_s"].as_f64());
+    let rows: Vec<Row> = lines.iter().flat_map(|l| rows_of(l, bcrypt)).collect();
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<9} {:<4} {:<36} {:>14} {:>12}  result",
+        "backend", "id", "figure", "measured", "target"
+    );
+    let _ = writeln!(table, "{}", "-".repeat(88));
+    for r in &rows {
+        let measured = r.measured.map_or_else(|| "n/a".to_owned(), fmt);
+        let _ = write!(
+            table,
+            "{:<9} {:<4} {:<36} {:>14} {:>12}  {}",
+            r.backend,
+            r.id,
+            r.figure,
+            measured,
+            r.target(),
+            r.status()
+        );
+        if !r.note.is_empty() {
+            let _ = write!(table, "  ({})", r.note);
+        }
+        table.push('\n');
+    }
+    let missed = rows.iter().filter(|r| r.status() == "MISSED").count();
+    let _ = writeln!(table, "{}", "-".repeat(88));
+    let _ = writeln!(
+        table,
+        "{} figures with a target, {missed} missed",
+        rows.iter().filter(|r| r.status() != "info").count()
+    );
+    print!("{table}");
+    let json_rows: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({"backend": r.backend, "id": r.id, "figure": r.figure, "measured": r.measured, "target": r.target(), "result": r.status(), "note": r.note}))
+        .collect();
+    let generated =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let out = json!({
+        "mode": args.mode,
+        "generated_unix": generated,
+        "machine": machine(),
+        "missed": missed,
+        "table": json_rows,
+        "results": lines,
+    });
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let pretty = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, pretty + "\n").map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!("results written to {}", args.out.display());
+    Ok(missed == 0)
+}
