@@ -63,6 +63,50 @@ impl Drop for Node {
     }
 }
 
+/// A node as a real `webchat` process, for crashes (SIGKILL).
+struct ProcessNode {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl ProcessNode {
+    async fn start(db: &TestDb) -> Self {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_webchat"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--database-url", &db.url(), "--bus", NATS])
+            .args(["--bcrypt-cost", "4", "--workers", "1", "--db-pool", "4", "--send-rate", "0"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("webchat starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+                && r.json::<serde_json::Value>().await.is_ok_and(|v| v["bus"] == "connected")
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the node process never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { port, child }
+    }
+
+    /// SIGKILL: no goodbye to anyone.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 fn chat(room: &str, token: &str) -> String {
     format!("/ws/chat/{room}/?token={token}")
 }
@@ -302,4 +346,55 @@ fn a_nats_bus_with_sqlite_is_refused_with_exit_code_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("PostgreSQL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_the_same_on_every_node_and_a_killed_nodes_users_go_offline_within_30_seconds() {
+    let app = spawn_app(Backend::Postgres).await;
+    let a = Node::start(&app.db, NATS).await;
+    let mut b = ProcessNode::start(&app.db).await;
+    let alex = app.user("alex").await;
+    let bob = app.user("bob").await;
+    let mut on_a = connect(a.port, &chat("general", &alex.access)).await;
+    on_a.expect("ready").await;
+    let mut on_b = connect(b.port, &chat("general", &bob.access)).await;
+    on_b.expect("ready").await;
+    let active = |port: u16| {
+        let token = alex.access.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .get(format!("http://127.0.0.1:{port}/api/rooms/general/"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("room");
+            let room: serde_json::Value = r.json().await.expect("json");
+            let mut names: Vec<String> = room["active_participants"]
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    // The presence rows are written off the request path: allow a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while active(a.port).await != ["alex", "bob"] {
+        assert!(Instant::now() < deadline, "bob (on B) never showed as active on A");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(active(b.port).await, ["alex", "bob"]);
+    // Alex on A hears that bob, on B, came online.
+    let f = on_a.expect("presence").await;
+    assert_eq!((f["user"].as_str(), f["status"].as_str()), (Some("bob"), Some("online")));
+
+    b.kill();
+    let started = Instant::now();
+    while active(a.port).await != ["alex"] {
+        assert!(started.elapsed() < Duration::from_secs(40), "bob stayed online after his node died");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(started.elapsed() <= Duration::from_secs(30), "took {:?}", started.elapsed());
 }

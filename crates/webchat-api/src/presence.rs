@@ -44,6 +44,29 @@ impl PresenceReader for Presence {
     }
 }
 
+/// Who is online across the nodes of a cluster: the presence table, minus the rows of
+/// nodes that stopped refreshing theirs.
+pub struct ClusterPresenceReader {
+    pub store: std::sync::Arc<dyn webchat_domain::ports::PresenceStore>,
+}
+
+impl std::fmt::Debug for ClusterPresenceReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterPresenceReader")
+    }
+}
+
+impl PresenceReader for ClusterPresenceReader {
+    fn active_users(&self, room: RoomId) -> Vec<UserId> {
+        let since =
+            chrono::Utc::now() - chrono::Duration::from_std(crate::ws::hub::PRESENCE_TTL).unwrap_or_default();
+        self.store.active(room, since).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read presence");
+            Vec::new()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,3 +185,22 @@ pub trait MessageBus: Send + Sync {
     /// Whether notices from other nodes can arrive; when not, receivers poll the log.
     fn health(&self) -> BusHealth;
 }
+
+/// Cluster-wide presence: which users have a live socket in which room on which node.
+/// Each node refreshes its rows with a heartbeat; rows of a node that stopped expire.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait PresenceStore: Send + Sync {
+    /// `user` has a socket in `room` on `node` (idempotent).
+    fn enter(&self, node: Uuid, room: RoomId, user: UserId, now: DateTime<Utc>) -> StoreResult<()>;
+    /// `user` has no socket left in `room` on `node`.
+    fn leave(&self, node: Uuid, room: RoomId, user: UserId) -> StoreResult<()>;
+    /// Whether `user` has a socket in `room` on a node other than `node`, seen since `since`.
+    fn elsewhere(&self, node: Uuid, room: RoomId, user: UserId, since: DateTime<Utc>) -> StoreResult<bool>;
+    /// Refreshes every row of `node`.
+    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes rows not refreshed since `before`; returns the users who thereby went
+    /// offline in a room (no row left there), with the names the notices need.
+    fn expire(&self, before: DateTime<Utc>) -> StoreResult<Vec<(RoomId, RoomName, UserId, Username)>>;
+    /// The users with a socket in `room` on any node seen since `since`.
+    fn active(&self, room: RoomId, since: DateTime<Utc>) -> StoreResult<Vec<UserId>>;
+}

@@ -8,9 +8,11 @@ use rand::Rng as _;
 use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
+use webchat_api::presence::ClusterPresenceReader;
+use webchat_api::ws::hub::ClusterPresence;
 use webchat_api::ws::{Hub, HubSettings};
 use webchat_api::{AppState, Presence, Readiness};
-use webchat_domain::ports::MessageBus;
+use webchat_domain::ports::{MessageBus, PresenceReader};
 use webchat_domain::services::{AccountService, AuthSettings, RoomService};
 use webchat_infrastructure::{
     BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, LocalBus, NatsBus, RandomIds, SystemClock,
@@ -134,11 +136,17 @@ impl Application {
             AuthSettings { access_ttl: config.access_ttl, refresh_ttl: config.refresh_ttl },
         ));
         accounts.warm_up().map_err(|e| StartError::Other(format!("cannot prepare password hashing: {e}")))?;
-        let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), presence.clone(), clock, bus.clone()));
+        // In a cluster, who is online is read from the presence table every node writes.
+        let clustered = config.bus != BusTarget::Local;
+        let cluster = clustered.then(|| ClusterPresence { store: db.clone(), node: uuid::Uuid::new_v4() });
+        let reader: Arc<dyn PresenceReader> =
+            if clustered { Arc::new(ClusterPresenceReader { store: db.clone() }) } else { presence.clone() };
+        let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), reader, clock, bus.clone()));
         let hub = Hub::new(
             rooms.clone(),
             bus.clone(),
             presence.clone(),
+            cluster,
             HubSettings {
                 socket_queue: usize::try_from(config.socket_queue).unwrap_or(1024),
                 send_rate: config.send_rate,

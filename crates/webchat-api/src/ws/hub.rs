@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use webchat_domain::model::{Event, Message, Room, RoomId, RoomName, Seq, SessionId, UserId, Username};
-use webchat_domain::ports::{BusHealth, EventSink, MessageBus};
+use webchat_domain::ports::{BusHealth, EventSink, MessageBus, PresenceStore};
 use webchat_domain::services::RoomService;
 
 pub type ConnId = u64;
@@ -146,7 +146,27 @@ impl Default for HubSettings {
     }
 }
 
+/// Presence shared by the nodes of a cluster through the [`PresenceStore`].
+pub struct ClusterPresence {
+    pub store: Arc<dyn PresenceStore>,
+    /// This process, as the store knows it.
+    pub node: uuid::Uuid,
+}
+
+impl std::fmt::Debug for ClusterPresence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterPresence").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// A node's rows are refreshed this often…
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// …and count as gone when older than this.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(20);
+
 enum Task {
+    /// A user's first socket on this node opened in a room, or their last one closed.
+    Presence { room: RoomId, room_name: RoomName, user: UserId, username: Username, online: bool },
     /// Read the room's log past what was delivered (a gap, or a room just watched).
     Repair { room: RoomId, always: bool },
     /// A user joined a room: their `/ws/` sockets start receiving it.
@@ -171,7 +191,8 @@ pub struct Hub {
     repairs_queued: Mutex<HashSet<RoomId>>,
     bus: Arc<dyn MessageBus>,
     room_service: Arc<RoomService>,
-    tasks: std_mpsc::SyncSender<Task>,
+    tasks: std_mpsc::Sender<Task>,
+    cluster: Option<ClusterPresence>,
     next_id: AtomicU64,
     buckets: Mutex<HashMap<UserId, Bucket>>,
     settings: HubSettings,
@@ -190,9 +211,12 @@ impl Hub {
         room_service: Arc<RoomService>,
         bus: Arc<dyn MessageBus>,
         presence: Arc<Presence>,
+        cluster: Option<ClusterPresence>,
         settings: HubSettings,
     ) -> Arc<Self> {
-        let (tasks, rx) = std_mpsc::sync_channel(4096);
+        // Unbounded in type only: repairs are queued once per room, follows once per join
+        // and presence changes once per first/last socket.
+        let (tasks, rx) = std_mpsc::channel();
         let hub = Arc::new(Self {
             rooms: Mutex::default(),
             sessions: Mutex::default(),
@@ -203,6 +227,7 @@ impl Hub {
             bus,
             room_service,
             tasks,
+            cluster,
             next_id: AtomicU64::new(1),
             buckets: Mutex::default(),
             settings,
@@ -283,13 +308,7 @@ impl Hub {
         }
         let _order = lock(&self.presence_lock);
         if self.presence.connect(room.id, conn.user) {
-            self.bus.publish(Event::Presence {
-                room: room.id,
-                room_name: room.name.clone(),
-                user: conn.user,
-                username: conn.username.clone(),
-                online: true,
-            });
+            self.presence_changed(room.id, room.name.clone(), conn.user, conn.username.clone(), true);
         }
         Some(start)
     }
@@ -321,13 +340,69 @@ impl Hub {
         if self.presence.disconnect(room, conn.user)
             && let Some(room_name) = name
         {
-            self.bus.publish(Event::Presence {
-                room,
-                room_name,
-                user: conn.user,
-                username: conn.username.clone(),
-                online: false,
-            });
+            self.presence_changed(room, room_name, conn.user, conn.username.clone(), false);
+        }
+    }
+
+    /// On one node the change is the news; in a cluster it is news only if no other
+    /// node holds a socket of the user in the room, which the store knows (off the
+    /// async workers, on the background thread).
+    fn presence_changed(
+        &self,
+        room: RoomId,
+        room_name: RoomName,
+        user: UserId,
+        username: Username,
+        online: bool,
+    ) {
+        if self.cluster.is_some() {
+            let _ = self.tasks.send(Task::Presence { room, room_name, user, username, online });
+        } else {
+            self.bus.publish(Event::Presence { room, room_name, user, username, online });
+        }
+    }
+
+    fn cluster_presence(
+        &self,
+        room: RoomId,
+        room_name: RoomName,
+        user: UserId,
+        username: Username,
+        online: bool,
+    ) {
+        let Some(cluster) = &self.cluster else { return };
+        let now = chrono::Utc::now();
+        let stored = if online {
+            cluster.store.enter(cluster.node, room, user, now)
+        } else {
+            cluster.store.leave(cluster.node, room, user)
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "cannot record presence");
+        }
+        let since = now - chrono::Duration::from_std(PRESENCE_TTL).unwrap_or_default();
+        match cluster.store.elsewhere(cluster.node, room, user, since) {
+            Ok(true) => {}
+            Ok(false) => self.bus.publish(Event::Presence { room, room_name, user, username, online }),
+            Err(e) => tracing::warn!(error = %e, "cannot read presence"),
+        }
+    }
+
+    /// Refreshes this node's presence rows and retires those of nodes that stopped.
+    fn presence_heartbeat(&self) {
+        let Some(cluster) = &self.cluster else { return };
+        let now = chrono::Utc::now();
+        if let Err(e) = cluster.store.heartbeat(cluster.node, now) {
+            tracing::warn!(error = %e, "cannot refresh presence");
+        }
+        let before = now - chrono::Duration::from_std(PRESENCE_TTL).unwrap_or_default();
+        match cluster.store.expire(before) {
+            Ok(gone) => {
+                for (room, room_name, user, username) in gone {
+                    self.bus.publish(Event::Presence { room, room_name, user, username, online: false });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot expire presence"),
         }
     }
 
@@ -421,8 +496,7 @@ impl Hub {
         {
             return;
         }
-        // A full queue means repairs are already pending; the periodic check retries.
-        let _ = self.tasks.try_send(task);
+        let _ = self.tasks.send(task);
     }
 
     /// Hands a stored message to the room's sockets in `seq` order.
@@ -545,6 +619,7 @@ impl EventSink for Hub {
 
 fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
     let mut last_poll = Instant::now();
+    let mut last_heartbeat = Instant::now();
     let mut was = BusHealth::Local;
     loop {
         let task = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -564,7 +639,14 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
                 hub.repair(room, always);
             }
             Some(Task::Follow { user, room }) => hub.follow(user, &room),
+            Some(Task::Presence { room, room_name, user, username, online }) => {
+                hub.cluster_presence(room, room_name, user, username, online);
+            }
             None => {}
+        }
+        if last_heartbeat.elapsed() >= HEARTBEAT {
+            last_heartbeat = Instant::now();
+            hub.presence_heartbeat();
         }
         // Across nodes a notice can be lost, and without the broker none arrive: read
         // the log of every watched room, every second while cut off, every 5 s otherwise,

@@ -6,6 +6,7 @@
 //! that reads and then writes would otherwise fail with `SQLITE_BUSY` instead of waiting.
 
 mod messages;
+mod presence;
 mod rooms;
 mod schema;
 mod sessions;

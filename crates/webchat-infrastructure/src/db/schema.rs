@@ -56,6 +56,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    presence (node_id, room_id, user_id) {
+        node_id -> Text,
+        room_id -> BigInt,
+        user_id -> Text,
+        seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
     settings (key) {
         key -> Text,
         value -> Text,
@@ -67,5 +76,15 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> rooms (room_id));
 diesel::joinable!(messages -> users (sender_id));
 diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(presence -> rooms (room_id));
+diesel::joinable!(presence -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, rooms, memberships, messages, settings);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    rooms,
+    memberships,
+    messages,
+    presence,
+    settings
+);

@@ -1,0 +1,132 @@
+//! The `presence` table: [`PresenceStore`], cluster-wide presence with heartbeats.
+
+use super::schema::{presence, rooms, users};
+use super::users::parse_uuid;
+use super::{Db, to_millis};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+use webchat_domain::StoreError;
+use webchat_domain::model::{RoomId, RoomName, UserId, Username};
+use webchat_domain::ports::{PresenceStore, StoreResult};
+
+impl PresenceStore for Db {
+    fn enter(&self, node: Uuid, room: RoomId, user: UserId, now: DateTime<Utc>) -> StoreResult<()> {
+        let key = (node.to_string(), room.0, user.to_string());
+        let result = self.write(|c| {
+            let refreshed = diesel::update(presence::table.find((&key.0, key.1, &key.2)))
+                .set(presence::seen_at.eq(to_millis(now)))
+                .execute(c)?;
+            if refreshed == 0 {
+                diesel::insert_into(presence::table)
+                    .values((
+                        presence::node_id.eq(&key.0),
+                        presence::room_id.eq(key.1),
+                        presence::user_id.eq(&key.2),
+                        presence::seen_at.eq(to_millis(now)),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        });
+        match result {
+            // The row appeared meanwhile: entered all the same.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn leave(&self, node: Uuid, room: RoomId, user: UserId) -> StoreResult<()> {
+        self.write(|c| {
+            diesel::delete(presence::table.find((node.to_string(), room.0, user.to_string()))).execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn elsewhere(&self, node: Uuid, room: RoomId, user: UserId, since: DateTime<Utc>) -> StoreResult<bool> {
+        let found = self.read(|c| {
+            presence::table
+                .filter(presence::room_id.eq(room.0))
+                .filter(presence::user_id.eq(user.to_string()))
+                .filter(presence::node_id.ne(node.to_string()))
+                .filter(presence::seen_at.ge(to_millis(since)))
+                .select(presence::node_id)
+                .first::<String>(c)
+                .optional()
+        })?;
+        Ok(found.is_some())
+    }
+
+    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(|c| {
+            diesel::update(presence::table.filter(presence::node_id.eq(node.to_string())))
+                .set(presence::seen_at.eq(to_millis(now)))
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn expire(&self, before: DateTime<Utc>) -> StoreResult<Vec<(RoomId, RoomName, UserId, Username)>> {
+        let cutoff = to_millis(before);
+        let rows: Vec<(String, i64, String, String, String)> = self.write(|c| {
+            let stale: Vec<(String, i64, String, String, String)> = presence::table
+                .inner_join(rooms::table)
+                .inner_join(users::table)
+                .filter(presence::seen_at.lt(cutoff))
+                .select((
+                    presence::node_id,
+                    presence::room_id,
+                    presence::user_id,
+                    rooms::name,
+                    users::username,
+                ))
+                .load(c)?;
+            let mut gone = Vec::new();
+            for row in stale {
+                // Only the node whose delete took the row announces it.
+                let deleted = diesel::delete(
+                    presence::table.find((&row.0, row.1, &row.2)).filter(presence::seen_at.lt(cutoff)),
+                )
+                .execute(c)?;
+                if deleted == 1 {
+                    gone.push(row);
+                }
+            }
+            let mut offline = Vec::new();
+            for row in gone {
+                let left = presence::table
+                    .filter(presence::room_id.eq(row.1))
+                    .filter(presence::user_id.eq(&row.2))
+                    .select(presence::node_id)
+                    .first::<String>(c)
+                    .optional()?;
+                if left.is_none() {
+                    offline.push(row);
+                }
+            }
+            Ok(offline)
+        })?;
+        rows.into_iter()
+            .map(|(_, room, user, room_name, username)| {
+                Ok((
+                    RoomId(room),
+                    RoomName::from_trusted(room_name),
+                    UserId(parse_uuid(&user)?),
+                    Username::from_trusted(username),
+                ))
+            })
+            .collect()
+    }
+
+    fn active(&self, room: RoomId, since: DateTime<Utc>) -> StoreResult<Vec<UserId>> {
+        let ids: Vec<String> = self.read(|c| {
+            presence::table
+                .filter(presence::room_id.eq(room.0))
+                .filter(presence::seen_at.ge(to_millis(since)))
+                .select(presence::user_id)
+                .distinct()
+                .load(c)
+        })?;
+        ids.iter().map(|s| parse_uuid(s).map(UserId)).collect()
+    }
+}
