@@ -17,7 +17,6 @@ const NATS: &str = "nats://127.0.0.1:4222";
 struct Node {
     port: u16,
     handle: AppHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Node {
@@ -28,16 +27,10 @@ impl Node {
         let app = Application::build(&config).expect("node starts");
         let port = app.port();
         let handle = app.handle();
-        let task = tokio::spawn(app.run_until_stopped());
-        let node = Self { port, handle, task };
+        tokio::spawn(app.run_until_stopped());
+        let node = Self { port, handle };
         node.wait_for_bus("connected").await;
         node
-    }
-
-    /// Stops the node at once, as a crash would look to its clients.
-    async fn kill(self) {
-        self.task.abort();
-        self.handle.stop(false).await;
     }
 
     async fn bus(&self) -> String {
@@ -216,7 +209,9 @@ async fn logout_on_one_node_closes_the_socket_on_the_other_with_4401_within_a_se
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_node_resume_on_another_and_lose_nothing_acknowledged() {
-    let (app, a, b) = two_nodes().await;
+    let app = spawn_app(Backend::Postgres).await;
+    let mut a = ProcessNode::start(&app.db).await;
+    let b = Node::start(&app.db, NATS).await;
     let alex = app.user("alex").await;
     let bob = app.user("bob").await;
     let mut sender = connect(a.port, &chat("general", &alex.access)).await;
@@ -237,7 +232,7 @@ async fn clients_of_a_killed_node_resume_on_another_and_lose_nothing_acknowledge
         }
     }
     let seen = message_seqs(&mut reader, 5).await;
-    a.kill().await;
+    a.kill();
     // Both reconnect to B; the sender resends what it has no ack for, with the same keys.
     let last = *seen.last().expect("seen");
     let mut reader = connect(b.port, &format!("{}&after_seq={last}", chat("general", &bob.access))).await;
