@@ -121,3 +121,35 @@ fn a_bad_setting_from_the_environment_is_refused_too() {
     let out = webchat().env("BCRYPT_COST", "2").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_with_exit_code_0() {
+    let dir = tempfile::tempdir().expect("dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut child = webchat()
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--bcrypt-cost", "4"])
+        .args(["--database-url", &format!("sqlite://{}/w.db", dir.path().display())])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while reqwest::get(format!("http://127.0.0.1:{port}/livez")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "never came up");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(code) = child.try_wait().expect("wait") {
+            assert_eq!(code.code(), Some(0));
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not stop within 15 s of SIGTERM");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -204,8 +204,9 @@ impl Application {
             result = &mut server => return result,
             () = shutdown_signal() => tracing::info!("shutting down"),
         }
-        handle.stop(true).await;
-        server.await
+        // The server future must keep running while it is told to stop.
+        let ((), result) = tokio::join!(handle.stop(true), server);
+        result
     }
 }
 

@@ -172,7 +172,14 @@ impl Db {
         match target {
             DatabaseTarget::Postgres(url) => {
                 let mut c = PgConnection::establish(url).map_err(connect)?;
-                c.run_pending_migrations(PG_MIGRATIONS).map_err(migrate)?;
+                // Nodes starting together must not race on the migrations.
+                let lock = |c: &mut PgConnection, sql: &str| {
+                    diesel::sql_query(sql).execute(c).map(|_| ()).map_err(|e| DbError::Migrate(e.to_string()))
+                };
+                lock(&mut c, "SELECT pg_advisory_lock(7413370001)")?;
+                let result = c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()).map_err(migrate);
+                lock(&mut c, "SELECT pg_advisory_unlock(7413370001)")?;
+                result?;
             }
             DatabaseTarget::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(path).map_err(connect)?;
