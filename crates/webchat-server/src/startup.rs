@@ -168,6 +168,9 @@ impl Application {
                 .wrap(from_fn(webchat_api::middleware::request_log))
         })
         .shutdown_timeout(10)
+        // Chat frames are small and latency-bound: Nagle's algorithm would hold them back
+        // up to a delayed-ACK period (tens of milliseconds).
+        .tcp_nodelay(true)
         // Signals are ours: sockets must be closed with 1001 before the server drains.
         .disable_signals();
         if let Some(workers) = config.workers {
