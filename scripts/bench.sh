@@ -4,8 +4,12 @@
 # on a fresh SQLite file and a fresh PostgreSQL database, prints one table with every figure
 # next to its target (issue 5) and writes target/bench/results.json. See docs/benchmarks.md.
 #
+# W9 (PostgreSQL only) runs two nodes joined by NATS (127.0.0.1:4222), both on core 0, the
+# second on BENCH_PORT+1.
+#
 # Environment: BENCH_PORT (default 18480), BENCH_BACKENDS ("sqlite postgres"),
-# BENCH_STRICT=1 (exit non-zero when a target is missed), CARGO_TARGET_DIR.
+# BENCH_ONLY (e.g. "w9": only these workloads), BENCH_STRICT=1 (exit non-zero when a target
+# is missed), CARGO_TARGET_DIR.
 set -euo pipefail
 mode=${1:-full}
 case "$mode" in full | quick) ;; *) echo "usage: $0 [full|quick]" >&2; exit 2 ;; esac
@@ -13,6 +17,9 @@ cd "$(dirname "$0")/.."
 
 port=${BENCH_PORT:-18480}
 base="http://127.0.0.1:$port"
+port_b=$((port + 1))
+base_b="http://127.0.0.1:$port_b"
+only=${BENCH_ONLY:-}
 backends=${BENCH_BACKENDS:-sqlite postgres}
 target_dir=${CARGO_TARGET_DIR:-target}
 out_dir=target/bench
@@ -28,21 +35,30 @@ server_bin="$target_dir/release/webchat"
 lg_bin="$target_dir/release/webchat-loadgen"
 
 server_pid=""
+server_b_pid=""
 pg_db=""
 sqlite_dir=""
 pg() { psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -v ON_ERROR_STOP=1 -qAtc "$1"; }
 
-stop_server() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
+# stop_pid PID: SIGTERM, then SIGKILL after 15 s.
+stop_pid() {
+  local pid=$1
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do
-      kill -0 "$server_pid" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
+}
+
+stop_server() {
+  stop_pid "$server_pid"
   server_pid=""
+  stop_pid "$server_b_pid"
+  server_b_pid=""
 }
 
 cleanup() {
@@ -56,30 +72,62 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_server DATABASE_URL BCRYPT_COST LOGNAME
-start_server() {
-  stop_server
+# launch PORT DATABASE_URL BCRYPT_COST LOGNAME [SERVER ARGS...]: one server process on core 0;
+# its pid in launched_pid.
+launched_pid=""
+launch() {
+  local p=$1 url=$2 cost=$3 log=$4
+  shift 4
   local extra=()
   # The auth limit (SPEC §1) would refuse the accounts the workloads make; off when the server has it.
   if "$server_bin" --help 2>/dev/null | grep -q -- '--auth-rate'; then extra+=(--auth-rate 0); fi
   RUST_LOG=warn JWT_SECRET=bench-secret-not-for-production \
-    taskset -c 0 "$server_bin" --listen "127.0.0.1:$port" --database-url "$1" --bcrypt-cost "$2" \
-    --send-rate 0 --log-format json "${extra[@]}" >>"$out_dir/logs/$3.log" 2>&1 &
-  server_pid=$!
+    taskset -c 0 "$server_bin" --listen "127.0.0.1:$p" --database-url "$url" --bcrypt-cost "$cost" \
+    --send-rate 0 --log-format json "${extra[@]}" "$@" >>"$out_dir/logs/$log.log" 2>&1 &
+  launched_pid=$!
+}
+
+# wait_ready PORT PID LOGNAME: until /livez answers (at most 30 s).
+wait_ready() {
   for _ in $(seq 1 300); do
-    if curl -fsS -o /dev/null --max-time 1 "$base/livez" 2>/dev/null; then return 0; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    if curl -fsS -o /dev/null --max-time 1 "http://127.0.0.1:$1/livez" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$2" 2>/dev/null; then break; fi
     sleep 0.1
   done
-  echo "error: the server did not start; see $out_dir/logs/$3.log" >&2
+  echo "error: the server on port $1 did not start; see $out_dir/logs/$3.log" >&2
   tail -5 "$out_dir/logs/$3.log" >&2 || true
   return 1
 }
+
+# start_server DATABASE_URL BCRYPT_COST LOGNAME [SERVER ARGS...]
+start_server() {
+  stop_server
+  local url=$1 cost=$2 log=$3
+  shift 3
+  launch "$port" "$url" "$cost" "$log" "$@"
+  server_pid=$launched_pid
+  wait_ready "$port" "$server_pid" "$log"
+}
+
+# start_two_nodes DATABASE_URL BCRYPT_COST LOGNAME: nodes A ($port) and B ($port_b) on one
+# database, joined by NATS, started together.
+start_two_nodes() {
+  stop_server
+  local url=$1 cost=$2 log=$3
+  launch "$port" "$url" "$cost" "$log-a" --bus nats://127.0.0.1:4222
+  server_pid=$launched_pid
+  launch "$port_b" "$url" "$cost" "$log-b" --bus nats://127.0.0.1:4222
+  server_b_pid=$launched_pid
+  wait_ready "$port" "$server_pid" "$log-a" && wait_ready "$port_b" "$server_b_pid" "$log-b"
+}
+
+wanted() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
 
 # run BACKEND DATABASE_URL COST WORKLOAD ARGS...: a fresh server process, one workload, one line.
 run() {
   local backend=$1 url=$2 cost=$3 workload=$4
   shift 4
+  wanted "$workload" || return 0
   echo "== $backend $workload $*"
   if ! start_server "$url" "$cost" "$backend-$workload"; then
     echo "{\"workload\":\"${workload^^}\",\"backend\":\"$backend\",\"error\":\"server did not start\"}" >>"$lines"
@@ -93,6 +141,38 @@ run() {
   fi
   echo "$line" | tee -a "$lines"
   stop_server
+}
+
+# run_w9 DATABASE_URL ARGS...: W9 (issue 8) on PostgreSQL. First the one-node baseline (one
+# node with the NATS bus, senders and receivers on it), then two nodes (senders on A,
+# receivers on B); the report subtracts the baseline's p99 from the cross-node p99.
+run_w9() {
+  local url=$1 line nodes
+  shift
+  wanted w9 || return 0
+  scripts/ensure-nats.sh
+  for nodes in 1 2; do
+    echo "== postgres w9 ($nodes node(s)) $*"
+    local started_ok=0 recv=()
+    if [ "$nodes" = 1 ]; then
+      start_server "$url" 4 "postgres-w9-1node" --bus nats://127.0.0.1:4222 && started_ok=1
+    else
+      start_two_nodes "$url" 4 "postgres-w9-2nodes" && started_ok=1
+      recv=(--recv-server "$base_b" --recv-server-pid "$server_b_pid")
+    fi
+    if [ "$started_ok" != 1 ]; then
+      echo "{\"workload\":\"W9\",\"nodes\":$nodes,\"backend\":\"postgres\",\"error\":\"server did not start\"}" >>"$lines"
+      stop_server
+      continue
+    fi
+    line=$(timeout 400 taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" --backend postgres \
+      w9 "${recv[@]}" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+    if [ -z "$line" ]; then
+      line="{\"workload\":\"W9\",\"nodes\":$nodes,\"backend\":\"postgres\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
+    fi
+    echo "$line" | tee -a "$lines"
+    stop_server
+  done
 }
 
 # bcrypt alone on the server's core, with no server running: the baseline of W7.
@@ -114,6 +194,7 @@ workloads() {
       run "$b" "$url" 4 w5 --sockets 2000 --procs 1 --settle 1
     fi
     run "$b" "$url" 4 w4 --rooms 500 --secs 4 --warmup 1
+    if [ "$b" = postgres ]; then run_w9 "$url" --secs 5 --warmup 1 --drain-secs 5; fi
     return 0
   fi
   run "$b" "$url" 4 w6 --secs 8
@@ -123,9 +204,10 @@ workloads() {
   run "$b" "$url" 4 w4 --rooms 500 --secs 15
   run "$b" "$url" 4 w5 --sockets 10000 --procs 2
   run "$b" "$url" 12 w7 --secs 10 ${bcrypt_rate:+--bcrypt-baseline "$bcrypt_rate"}
+  if [ "$b" = postgres ]; then run_w9 "$url" --secs 10 --warmup 2 --drain-secs 10; fi
 }
 
-if [ "$mode" = full ]; then
+if [ "$mode" = full ] && wanted w7; then
   echo "== bcrypt alone, cost 12, core 0"
   bcrypt_baseline 8
 fi

@@ -131,6 +131,7 @@ async fn reader(
     last_seen: Arc<Vec<AtomicI64>>,
     max_ack: Arc<AtomicI64>,
     mut stop: watch::Receiver<bool>,
+    record: bool,
 ) -> SeqCheck {
     let mut check = SeqCheck::new(last_seq);
     loop {
@@ -146,7 +147,7 @@ async fn reader(
                     Frame::Message(d) => {
                         check.see(d.seq);
                         last_seen[idx].store(check.last(), Ordering::Relaxed);
-                        if let (Some(sent), Some(phase)) = (d.sent_ns, d.phase) {
+                        if let (true, Some(sent), Some(phase)) = (record, d.sent_ns, d.phase) {
                             let mut a = lock(&agg);
                             if phase < MAX_PHASES {
                                 record_ns(&mut a.hists[phase], now.saturating_sub(sent));
@@ -218,8 +219,13 @@ async fn sender(
 }
 
 impl Room {
+    /// Opens the room. Without `split`, `sockets` sockets on `env`, `senders` of them sending,
+    /// every delivery timed. With `split` (W9), `senders` sockets on `env` (node A) that send
+    /// and are only checked, plus `sockets` listening sockets on `split` (node B), whose
+    /// deliveries alone are timed.
     async fn open(
         env: &Env,
+        split: Option<&Env>,
         tag: &str,
         sockets: usize,
         users: usize,
@@ -227,7 +233,8 @@ impl Room {
         pad: usize,
     ) -> Result<(Self, Arc<AtomicU64>), String> {
         let t0 = Instant::now();
-        let users = users.clamp(1, sockets.max(1));
+        let total = if split.is_some() { sockets + senders.max(1) } else { sockets };
+        let users = users.clamp(1, total.max(1));
         let tokens = accounts(env, tag, users, 16).await?;
         let room = env.room(tag, 0);
         let agg = Arc::new(Mutex::new(Agg {
@@ -238,13 +245,20 @@ impl Room {
             closed: 0,
             first_error: None,
         }));
-        let last_seen: Arc<Vec<AtomicI64>> = Arc::new((0..sockets).map(|_| AtomicI64::new(0)).collect());
+        let last_seen: Arc<Vec<AtomicI64>> = Arc::new((0..total).map(|_| AtomicI64::new(0)).collect());
         let max_ack = Arc::new(AtomicI64::new(0));
         let (stop, stop_rx) = watch::channel(false);
+        let n_send = senders.clamp(1, total.max(1));
+        // Which node socket `i` is on, and whether its deliveries are timed.
+        let place = |i: usize| match split {
+            Some(b) if i >= n_send => (b.clone(), true),
+            Some(_) => (env.clone(), false),
+            None => (env.clone(), true),
+        };
         // The first socket creates the room; the others join it, 64 at a time.
-        let opened: Vec<Result<Opened, String>> = futures_util::stream::iter(0..sockets)
+        let opened: Vec<Result<Opened, String>> = futures_util::stream::iter(0..total)
             .map(|i| {
-                let (env, room, token) = (env.clone(), room.clone(), tokens[i % users].clone());
+                let ((env, record), room, token) = (place(i), room.clone(), tokens[i % users].clone());
                 let (agg, last_seen, max_ack, stop_rx) =
                     (agg.clone(), last_seen.clone(), max_ack.clone(), stop_rx.clone());
                 async move {
@@ -252,7 +266,7 @@ impl Room {
                     last_seen[i].store(last_seq, Ordering::Relaxed);
                     let (sink, stream) = ws.split();
                     let h = tokio::spawn(reader(
-                        i, stream, last_seq, env.epoch, agg, last_seen, max_ack, stop_rx,
+                        i, stream, last_seq, env.epoch, agg, last_seen, max_ack, stop_rx, record,
                     ));
                     Ok((sink, h))
                 }
@@ -260,8 +274,8 @@ impl Room {
             .buffered(64)
             .collect()
             .await;
-        let mut sinks = Vec::with_capacity(sockets);
-        let mut readers = Vec::with_capacity(sockets);
+        let mut sinks = Vec::with_capacity(total);
+        let mut readers = Vec::with_capacity(total);
         for o in opened {
             let (sink, h) = o?;
             sinks.push(sink);
@@ -270,12 +284,12 @@ impl Room {
         let send_errors = Arc::new(AtomicU64::new(0));
         let pad: String = "x".repeat(pad);
         let mut txs = Vec::new();
-        // Sockets 0, step, 2·step, … send, so that senders are spread over users.
-        let senders = senders.clamp(1, sockets.max(1));
-        let step = sockets / senders;
+        // Sockets 0, step, 2·step, … send, so that senders are spread over users (with
+        // `split`, sockets 0 … senders-1, those on node A).
+        let step = if split.is_some() { 1 } else { (total / n_send).max(1) };
         let mut kept = Vec::new();
         for (i, sink) in sinks.into_iter().enumerate() {
-            if i % step == 0 && txs.len() < senders {
+            if i % step == 0 && txs.len() < n_send {
                 let (tx, rx) = mpsc::channel(4);
                 tokio::spawn(sender(i, sink, rx, env.epoch, pad.clone(), send_errors.clone()));
                 txs.push(tx);
@@ -285,7 +299,7 @@ impl Room {
         }
         Ok((
             Self {
-                sockets,
+                sockets: total,
                 users,
                 agg,
                 last_seen,
@@ -395,7 +409,7 @@ pub async fn fanout(
 ) -> Result<Value, String> {
     let users = args.users.unwrap_or(sockets);
     let (mut room, send_errors) =
-        Room::open(env, &label.to_lowercase(), sockets, users, args.senders, args.pad).await?;
+        Room::open(env, None, &label.to_lowercase(), sockets, users, args.senders, args.pad).await?;
     if args.warmup > 0.0 {
         room.phase(0, rate, args.warmup).await;
     }
@@ -423,7 +437,8 @@ pub async fn fanout(
 /// W3: steps of rising rate until a step's p99 passes the limit (or something breaks).
 pub async fn ramp(env: &Env, args: &RampArgs) -> Result<Value, String> {
     let users = args.users.unwrap_or(args.sockets);
-    let (mut room, send_errors) = Room::open(env, "w3", args.sockets, users, args.senders, args.pad).await?;
+    let (mut room, send_errors) =
+        Room::open(env, None, "w3", args.sockets, users, args.senders, args.pad).await?;
     let mut steps = Vec::new();
     let mut best: Option<(f64, f64)> = None;
     let mut rate = args.start_rate;
@@ -468,4 +483,79 @@ pub async fn ramp(env: &Env, args: &RampArgs) -> Result<Value, String> {
         "steps": steps,
     });
     Ok(merge(out, common(&room, &integrity, &agg, sent, send_errors.load(Ordering::Relaxed))))
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CrossArgs {
+    /// The node the receivers connect to (node B); the senders use `--server` (node A).
+    /// Without it, the receivers use `--server` too: the one-node baseline of the same load.
+    #[arg(long, value_parser = crate::loopback)]
+    pub recv_server: Option<String>,
+    /// Node B's process id (its CPU use is reported as `recv_server_cpu`).
+    #[arg(long)]
+    pub recv_server_pid: Option<u32>,
+    /// Receiving sockets in the room, all on node B.
+    #[arg(long, default_value_t = 1000)]
+    pub sockets: usize,
+    /// Distinct users owning the sockets, senders included (default: one per socket).
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Messages per second into the room, all senders together.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Sending sockets, on node A, in addition to the receivers.
+    #[arg(long, default_value_t = 10)]
+    pub senders: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0, value_parser = secs_parser)]
+    pub secs: f64,
+    /// Seconds sent before measuring.
+    #[arg(long, default_value_t = 2.0, value_parser = secs_parser)]
+    pub warmup: f64,
+    /// Longest wait, after sending, for every receiver to catch up (the rest is lost).
+    #[arg(long, default_value_t = 10.0, value_parser = secs_parser)]
+    pub drain_secs: f64,
+    #[arg(long, default_value_t = 32)]
+    pub pad: usize,
+}
+
+/// W9: senders on node A, `sockets` receivers in the same room on node B (or on node A as
+/// well, the one-node baseline); the latency of the receivers' deliveries only.
+pub async fn cross(env: &Env, args: &CrossArgs) -> Result<Value, String> {
+    let nodes = if args.recv_server.as_deref().is_some_and(|r| r != env.http_base) { 2 } else { 1 };
+    let recv = match &args.recv_server {
+        Some(r) => env.with_server(r, args.recv_server_pid),
+        None => env.with_server(&env.http_base, args.recv_server_pid.or(env.server_pid)),
+    };
+    let senders = args.senders.max(1);
+    let users = args.users.unwrap_or(args.sockets + senders);
+    let (mut room, send_errors) =
+        Room::open(env, Some(&recv), "w9", args.sockets, users, senders, args.pad).await?;
+    if args.warmup > 0.0 {
+        room.phase(0, args.rate, args.warmup).await;
+    }
+    let cpu = CpuMeter::start(env.server_pid);
+    let cpu_b = (nodes == 2).then(|| CpuMeter::start(recv.server_pid));
+    let started = Instant::now();
+    let sent1 = room.phase(1, args.rate, args.secs).await;
+    let cpu_json = cpu.json();
+    let recv_cpu = cpu_b.map_or(Value::Null, |c| c.json()["server_cpu"].clone());
+    let elapsed = started.elapsed().as_secs_f64();
+    room.drain(Duration::from_secs_f64(args.drain_secs)).await;
+    let (integrity, agg, sent, room) = room.finish().await;
+    let agg = lock(&agg);
+    let out = json!({
+        "workload": "W9",
+        "nodes": nodes,
+        "receivers": args.sockets,
+        "rate": args.rate,
+        "secs": round2(elapsed),
+        "deliveries": agg.deliveries[1],
+        "deliveries_per_s": round2(agg.deliveries[1] as f64 / args.secs.max(1e-9)),
+        "expected_deliveries": sent1 * args.sockets as u64,
+        "latency": summary(&agg.hists[1]),
+        "recv_server_cpu": recv_cpu,
+    });
+    let out = merge(out, common(&room, &integrity, &agg, sent, send_errors.load(Ordering::Relaxed)));
+    Ok(merge(out, cpu_json))
 }

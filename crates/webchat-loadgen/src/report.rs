@@ -68,7 +68,16 @@ fn f(v: &Value, path: &[&str]) -> Option<f64> {
     cur.as_f64()
 }
 
-fn rows_of(line: &Value, bcrypt: Option<f64>) -> Vec<Row> {
+/// The p99 of W9's one-node baseline on `backend`, if the run has one.
+fn w9_baseline_p99(all: &[Value], backend: &str) -> Option<f64> {
+    all.iter()
+        .filter(|l| {
+            l["workload"] == "W9" && l["nodes"] == 1 && l["backend"].as_str().unwrap_or("-") == backend
+        })
+        .find_map(|l| f(l, &["latency", "p99_ms"]))
+}
+
+fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
     let backend = line["backend"].as_str().unwrap_or("-").to_owned();
     let id = line["workload"].as_str().unwrap_or("?").to_owned();
     let row = |figure: &str, measured: Option<f64>, goal: Goal| Row {
@@ -153,6 +162,30 @@ fn rows_of(line: &Value, bcrypt: Option<f64>) -> Vec<Row> {
             rows.push(row("login rate / bcrypt rate", ratio, Goal::AtLeast(0.9)));
             rows.push(row("errors", f(line, &["errors"]), Goal::AtMost(0.0)));
         }
+        "W9" => {
+            // Issue 8: the same load on one node is the baseline; crossing nodes adds at most 5 ms.
+            let nodes = if line["nodes"] == 1 { "1 node" } else { "2 nodes" };
+            let p99 = f(line, &["latency", "p99_ms"]);
+            rows.push(row(&format!("{nodes}: p50 delivery ms"), f(line, &["latency", "p50_ms"]), Goal::Info));
+            rows.push(row(&format!("{nodes}: p99 delivery ms"), p99, Goal::Info));
+            rows.push(row(&format!("{nodes}: max delivery ms"), f(line, &["latency", "max_ms"]), Goal::Info));
+            rows.push(row(&format!("{nodes}: deliveries/s"), f(line, &["deliveries_per_s"]), Goal::Info));
+            rows.push(row(&format!("{nodes}: unacked"), f(line, &["unacked"]), Goal::AtMost(0.0)));
+            for k in ["lost", "duplicated", "out_of_order", "errors"] {
+                rows.push(row(&format!("{nodes}: {k}"), f(line, &[k]), Goal::AtMost(0.0)));
+            }
+            if line["nodes"] != 1 {
+                let added = match (p99, w9_baseline_p99(all, &backend)) {
+                    (Some(two), Some(one)) => Some(((two - one) * 1000.0).round() / 1000.0),
+                    _ => None,
+                };
+                let mut r = row("p99 added by crossing nodes ms", added, Goal::AtMost(5.0));
+                if added.is_none() {
+                    r.note = "no one-node baseline in this run".into();
+                }
+                rows.push(r);
+            }
+        }
         _ => {}
     }
     rows
@@ -177,7 +210,7 @@ pub fn report(args: &ReportArgs) -> Result<bool, String> {
     let text = std::fs::read_to_string(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
     let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect();
     let bcrypt = lines.iter().find(|l| l["workload"] == "bcrypt").and_then(|l| l["verifies_per_s"].as_f64());
-    let rows: Vec<Row> = lines.iter().flat_map(|l| rows_of(l, bcrypt)).collect();
+    let rows: Vec<Row> = lines.iter().flat_map(|l| rows_of(l, bcrypt, &lines)).collect();
     let mut table = String::new();
     let _ = writeln!(
         table,

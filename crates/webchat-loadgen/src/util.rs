@@ -46,6 +46,14 @@ impl Env {
         Self { http_base, ws_base, http, epoch: Instant::now(), prefix, server_pid }
     }
 
+    /// The same run (epoch, prefix, HTTP client) against another server: the second node of
+    /// W9. Latencies stay comparable because the epoch is shared.
+    pub fn with_server(&self, server: &str, server_pid: Option<u32>) -> Self {
+        let http_base = server.trim_end_matches('/').to_owned();
+        let ws_base = http_base.replacen("http://", "ws://", 1);
+        Self { http_base, ws_base, server_pid, ..self.clone() }
+    }
+
     /// `lg<prefix>_<tag><i>`: 3–32 characters of the allowed alphabet.
     pub fn username(&self, tag: &str, i: usize) -> String {
         format!("lg{}_{tag}{i}", self.prefix)
