@@ -27,6 +27,7 @@ test-all:
 	scripts/ensure-postgres.sh
 	scripts/ensure-nats.sh
 	scripts/run-tests.sh
+	scripts/schemathesis.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -7,6 +7,7 @@ mod helpers;
 mod accounts;
 mod bad_input;
 mod cluster;
+mod operations;
 mod rooms;
 mod server;
 mod ws;

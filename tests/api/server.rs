@@ -94,6 +94,16 @@ fn help_lists_every_setting() {
         "WEBCHAT_REFRESH_TTL",
         "--log-format",
         "WEBCHAT_LOG_FORMAT",
+        "--cors-origins",
+        "WEBCHAT_CORS_ORIGINS",
+        "--auth-rate",
+        "WEBCHAT_AUTH_RATE",
+        "--send-rate",
+        "WEBCHAT_SEND_RATE",
+        "--socket-queue",
+        "WEBCHAT_SOCKET_QUEUE",
+        "--bus",
+        "WEBCHAT_BUS",
     ] {
         assert!(help.contains(setting), "--help lacks {setting}:\n{help}");
     }

@@ -26,6 +26,8 @@ pub enum ApiError {
     NotFound,
     #[error("Method not allowed.")]
     MethodNotAllowed,
+    #[error("Too many requests; try again in {retry_after} seconds.")]
+    RateLimited { retry_after: u64 },
     #[error(transparent)]
     Domain(#[from] DomainError),
     /// A bug on our side; the detail is logged, never sent.
@@ -33,11 +35,17 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every error (SPEC §2).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// A human-readable sentence.
     detail: String,
+    /// A stable snake_case code, e.g. `validation_failed`, `token_expired`, `not_a_member`.
     code: &'a str,
+    /// Validation errors only: every missing or invalid field with its problems.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Vec<String>>>)]
     fields: Option<&'a FieldErrors>,
 }
 
@@ -57,6 +65,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Domain(e) => e.code(),
             Self::Internal(_) => "internal_error",
         }
@@ -72,6 +81,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Domain(e) => match e {
                 DomainError::Validation { .. } => StatusCode::BAD_REQUEST,
@@ -109,6 +119,9 @@ impl ResponseError for ApiError {
         let mut resp = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Self::RateLimited { retry_after } = self {
+            resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
         }
         resp.json(ErrorBody { detail, code: self.code(), fields: fields.as_ref() })
     }

@@ -5,9 +5,21 @@ use crate::ws::Hub;
 use std::sync::Arc;
 use webchat_domain::services::{AccountService, RoomService};
 
-/// Whether the service can take traffic (the database answers).
+/// The database pool as `/metrics` reports it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolSnapshot {
+    pub max: u32,
+    pub open: u32,
+    pub in_use: u32,
+    pub waiting: usize,
+}
+
+/// What the operations endpoints ask of the store.
 pub trait Readiness: Send + Sync {
+    /// Whether the service can take traffic (the database answers). May block.
     fn is_ready(&self) -> bool;
+    /// The connection pool now. Must not block.
+    fn pool(&self) -> PoolSnapshot;
 }
 
 /// The services and registries the handlers use; cheap to clone.
@@ -18,6 +30,8 @@ pub struct AppState {
     pub presence: Arc<Presence>,
     pub readiness: Arc<dyn Readiness>,
     pub hub: Arc<Hub>,
+    /// Register, login and refresh attempts per client IP (`None`: no limit).
+    pub auth_limiter: Option<Arc<crate::rate_limit::AuthLimiter>>,
 }
 
 impl std::fmt::Debug for AppState {

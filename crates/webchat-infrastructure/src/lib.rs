@@ -8,5 +8,5 @@ pub mod system;
 
 pub use auth::{BcryptHasher, JwtCodec};
 pub use bus::{LocalBus, NatsBus};
-pub use db::{DatabaseTarget, Db, DbError, DbOptions};
+pub use db::{DatabaseTarget, Db, DbError, DbOptions, PoolStats};
 pub use system::{RandomIds, SystemClock};

@@ -48,7 +48,16 @@ pub struct Config {
     #[arg(long, env = "WEBCHAT_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
-    /// Messages per second per user over WebSockets (burst twice that); 0 turns the limit off.
+    /// Origins allowed to call the API from a browser (comma-separated, e.g.
+    /// `https://chat.example.com`, or `*`); none: same origin only.
+    #[arg(long, env = "WEBCHAT_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+
+    /// Register, login and refresh requests per minute per client IP; 0 turns the limit off.
+    #[arg(long, env = "WEBCHAT_AUTH_RATE", default_value_t = 30)]
+    pub auth_rate: u32,
+
+    /// Messages per second per user (burst twice that); 0 turns the limit off.
     #[arg(long, env = "WEBCHAT_SEND_RATE", default_value_t = 20)]
     pub send_rate: u32,
 
@@ -87,6 +96,21 @@ pub fn parse_bus(raw: &str) -> Result<BusTarget, String> {
     match raw.strip_prefix("nats://") {
         Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(BusTarget::Nats(raw.to_owned())),
         _ => Err(format!("{raw:?} is not a bus: use local or nats://HOST:PORT")),
+    }
+}
+
+/// `*`, or an origin: `scheme://host[:port]` with nothing after it.
+/// # Errors
+/// A one-line description of what is wrong.
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw == "*" {
+        return Ok(raw.to_owned());
+    }
+    let rest = raw.strip_prefix("https://").or_else(|| raw.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => Ok(raw.to_owned()),
+        _ => Err(format!("{raw:?} is not an origin like https://chat.example.com (or *)")),
     }
 }
 
@@ -135,6 +159,8 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, DatabaseTarget::Sqlite("webchat.db".into()));
         assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.auth_rate, 30);
+        assert_eq!(c.send_rate, 20);
     }
 
     #[test]
@@ -143,5 +169,16 @@ mod tests {
         assert!(Config::try_parse_from(["webchat", "--listen", "nowhere"]).is_err());
         assert!(Config::try_parse_from(["webchat", "--database-url", "mysql://x"]).is_err());
         assert!(Config::try_parse_from(["webchat", "--access-ttl", "soon"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--cors-origins", "example.com"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--auth-rate", "-1"]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list() {
+        let c =
+            Config::try_parse_from(["webchat", "--cors-origins", "https://a.example,http://b.example:8080"])
+                .expect("origins parse");
+        assert_eq!(c.cors_origins, ["https://a.example", "http://b.example:8080"]);
+        assert!(Config::try_parse_from(["webchat"]).expect("defaults").cors_origins.is_empty());
     }
 }

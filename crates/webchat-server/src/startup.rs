@@ -1,17 +1,20 @@
 //! Wiring: the store, the services and the HTTP server, built once and run.
 
 use crate::config::{BusTarget, Config};
+use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::http::header;
+use actix_web::middleware::{Condition, NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use rand::Rng as _;
 use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
 use webchat_api::presence::ClusterPresenceReader;
+use webchat_api::rate_limit::AuthLimiter;
 use webchat_api::ws::hub::ClusterPresence;
 use webchat_api::ws::{Hub, HubSettings};
-use webchat_api::{AppState, Presence, Readiness};
+use webchat_api::{AppState, PoolSnapshot, Presence, Readiness};
 use webchat_domain::ports::{MessageBus, PresenceReader};
 use webchat_domain::services::{AccountService, AuthSettings, RoomService};
 use webchat_infrastructure::{
@@ -52,6 +55,37 @@ impl Readiness for DbReadiness {
     fn is_ready(&self) -> bool {
         self.0.is_ready()
     }
+
+    fn pool(&self) -> PoolSnapshot {
+        let s = self.0.pool_stats();
+        PoolSnapshot { max: s.max, open: s.open, in_use: s.in_use, waiting: s.waiting }
+    }
+}
+
+/// CORS for the configured origins. A browser's same-origin requests carry `Origin` too
+/// (every POST does), so the server's own origin is always allowed: the built-in client
+/// keeps working whatever the list says.
+fn cors(origins: &[String]) -> Cors {
+    let any = origins.iter().any(|o| o == "*");
+    let origins: Vec<String> = origins.to_vec();
+    let cors = Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            let Ok(origin) = origin.to_str() else { return false };
+            if any || origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
+                return true;
+            }
+            let host = head.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+            host.is_some_and(|h| {
+                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(h)
+            })
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allowed_header(webchat_api::middleware::X_REQUEST_ID)
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .expose_headers([webchat_api::middleware::X_REQUEST_ID])
+        .max_age(3600);
+    if any { cors.send_wildcard() } else { cors }
 }
 
 /// A built server, bound and ready to run.
@@ -153,17 +187,29 @@ impl Application {
             },
         );
         bus.attach(hub.clone());
-        let state =
-            AppState { accounts, rooms, presence, readiness: Arc::new(DbReadiness(db)), hub: hub.clone() };
+        let state = AppState {
+            accounts,
+            rooms,
+            presence,
+            readiness: Arc::new(DbReadiness(db)),
+            hub: hub.clone(),
+            auth_limiter: AuthLimiter::per_minute(config.auth_rate).map(Arc::new),
+        };
+        webchat_api::metrics::install();
+        let cors_origins = config.cors_origins.clone();
 
         let listener = TcpListener::bind(config.listen)
             .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?;
         let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
         let data = web::Data::new(state);
         let mut server = HttpServer::new(move || {
+            // Middleware runs outermost last: the request log sees every answer (CORS
+            // refusals included), metrics see the matched route after path normalization.
             App::new()
                 .app_data(data.clone())
                 .configure(webchat_api::configure)
+                .wrap(from_fn(webchat_api::metrics::track))
+                .wrap(Condition::new(!cors_origins.is_empty(), cors(&cors_origins)))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(webchat_api::middleware::request_log))
         })

@@ -6,11 +6,19 @@ use serde_json::json;
 use webchat_domain::ports::BusHealth;
 
 /// The process is up.
+#[utoipa::path(get, path = "/livez", operation_id = "livez", tag = "operations", summary = "The process is up",
+    responses((status = 200, description = "Up.", body = Object, example = json!({"status": "ok"}))))]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// The database answers.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations", summary = "The node can serve",
+    description = "200 when the database answers, else 503. `bus` says whether the node hears from the others (`local`, `connected`, `disconnected`); a node cut off from the bus keeps serving by reading the log.",
+    responses(
+        (status = 200, description = "Ready.", body = Object, example = json!({"status": "ok", "database": "ok", "bus": "local"})),
+        (status = 503, description = "The database does not answer (`unavailable`).", body = crate::error::ErrorBody),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let readiness = state.readiness.clone();
     let ready = web::block(move || readiness.is_ready()).await.unwrap_or(false);

@@ -6,47 +6,69 @@ pub mod rooms;
 pub mod users;
 
 use crate::error::ApiError;
+use crate::rate_limit::limit_auth;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, Resource, web};
 
-/// Registers every route, the JSON 404 and the per-path 405s.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/livez").route(web::get().to(health::livez)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/api/users/register").route(web::post().to(users::register::register)))
-        .service(resource("/api/users/login").route(web::post().to(users::login::login)))
-        .service(resource("/api/login/refresh").route(web::post().to(users::refresh::refresh)))
-        .service(resource("/api/users/login/refresh").route(web::post().to(users::refresh::refresh)))
-        .service(resource("/api/users/logout").route(web::post().to(users::logout::logout)))
-        .service(resource("/api/users/me").route(web::get().to(users::me::me)))
-        .service(
-            resource("/api/users/me/password").route(web::post().to(users::change_password::change_password)),
-        )
-        .service(resource("/api/users/list").route(web::get().to(users::list::list)))
-        .service(
-            resource("/api/users/user/update")
-                .route(web::put().to(users::update::update_me_put))
-                .route(web::patch().to(users::update::update_me_patch)),
-        )
-        .service(
-            resource("/api/users/user/{id}")
-                .route(web::get().to(users::get::get))
-                .route(web::put().to(users::update::update_put))
-                .route(web::patch().to(users::update::update_patch))
-                .route(web::delete().to(users::delete::delete)),
-        )
-        .service(resource("/api/rooms").route(web::get().to(rooms::list::list)))
-        .service(resource("/api/room/{room_name}").route(web::post().to(rooms::join::join)))
-        .service(resource("/api/rooms/{room_name}").route(web::get().to(rooms::get::get)))
-        .service(resource("/api/rooms/{room_name}/leave").route(web::post().to(rooms::leave::leave)))
-        .service(
-            resource("/api/rooms/{room_name}/messages")
-                .route(web::get().to(rooms::history::history))
-                .route(web::post().to(rooms::post_message::post_message)),
-        )
-        .service(resource("/api/rooms/{room_name}/read").route(web::post().to(rooms::read::read)))
-        .service(resource("/ws").route(web::get().to(crate::ws::routes::all)))
-        .service(resource("/ws/chat/{room_name}").route(web::get().to(crate::ws::routes::chat)))
-        .default_service(web::to(not_found));
+/// Declares the route table once: `configure` registers it and `ROUTES` lists it, so the
+/// OpenAPI document can be checked against what is really served.
+macro_rules! routes {
+    ($( $path:literal $( [$wrap:expr] )? => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// Registers every route, the JSON 404 and the per-path 405s.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $( cfg.service(resource($path) $( .route(web::$method().to($handler)) )+ $( .wrap($wrap) )? ); )*
+            cfg.default_service(web::to(not_found));
+        }
+
+        /// Every served path (as registered: without a trailing slash) with its methods.
+        pub const ROUTES: &[(&str, &[&str])] = &[ $( ($path, &[ $( stringify!($method) ),+ ]) ),* ];
+    };
+}
+
+routes! {
+    "/" => { get: web_client },
+    "/livez" => { get: health::livez },
+    "/readyz" => { get: health::readyz },
+    "/metrics" => { get: crate::metrics::render },
+    "/api/openapi.json" => { get: crate::openapi::openapi_json },
+    "/api/docs" => { get: crate::openapi::swagger_ui_index },
+    "/api/docs/{file}" => { get: crate::openapi::swagger_ui_file },
+    "/api/users/register" [from_fn(limit_auth)] => { post: users::register::register },
+    "/api/users/login" [from_fn(limit_auth)] => { post: users::login::login },
+    "/api/login/refresh" [from_fn(limit_auth)] => { post: users::refresh::refresh },
+    "/api/users/login/refresh" [from_fn(limit_auth)] => { post: users::refresh::refresh_alias },
+    "/api/users/logout" => { post: users::logout::logout },
+    "/api/users/me" => { get: users::me::me },
+    "/api/users/me/password" => { post: users::change_password::change_password },
+    "/api/users/list" => { get: users::list::list },
+    "/api/users/user/update" => { put: users::update::update_me_put, patch: users::update::update_me_patch },
+    "/api/users/user/{id}" => {
+        get: users::get::get,
+        put: users::update::update_put,
+        patch: users::update::update_patch,
+        delete: users::delete::delete,
+    },
+    "/api/rooms" => { get: rooms::list::list },
+    "/api/room/{room_name}" => { post: rooms::join::join },
+    "/api/rooms/{room_name}" => { get: rooms::get::get },
+    "/api/rooms/{room_name}/leave" => { post: rooms::leave::leave },
+    "/api/rooms/{room_name}/messages" => {
+        get: rooms::history::history,
+        post: rooms::post_message::post_message,
+    },
+    "/api/rooms/{room_name}/read" => { post: rooms::read::read },
+    "/ws" => { get: crate::ws::routes::all },
+    "/ws/chat/{room_name}" => { get: crate::ws::routes::chat },
+}
+
+/// The built-in web client: one page, embedded in the binary.
+const WEB_CLIENT: &str = include_str!("../../web/index.html");
+
+/// `GET /`: the built-in web client.
+#[utoipa::path(get, path = "/", operation_id = "web_client", tag = "operations", summary = "The built-in web client",
+    responses((status = 200, description = "The web client page.", content_type = "text/html", body = String)))]
+pub async fn web_client() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(WEB_CLIENT)
 }
 
 /// A resource whose other methods answer a JSON 405.

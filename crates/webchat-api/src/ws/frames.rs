@@ -9,6 +9,21 @@ use webchat_domain::model::{Message, Seq};
 /// socket that gets it.
 pub type Frame = bytestring::ByteString;
 
+/// A frame in a socket's queue. A message carries when it was stored, so the socket can
+/// measure the delivery latency when it writes it.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub frame: Frame,
+    /// The message's timestamp (Unix milliseconds); `None` for other frames.
+    pub stored_at_ms: Option<i64>,
+}
+
+impl From<Frame> for Outgoing {
+    fn from(frame: Frame) -> Self {
+        Self { frame, stored_at_ms: None }
+    }
+}
+
 fn frame(v: &Value) -> Frame {
     Frame::from(v.to_string())
 }

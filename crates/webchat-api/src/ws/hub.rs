@@ -7,7 +7,7 @@
 //! blocks the room: that socket is closed with 4008 and resumes from its last `seq`.
 //! A gap that is not filled by the publishers is read from the log by the repair thread.
 
-use super::frames::{self, Frame};
+use super::frames::{self, Frame, Outgoing};
 use crate::presence::Presence;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -77,7 +77,7 @@ pub struct Conn {
     pub session: SessionId,
     /// A `/ws/` connection: follows the user's joins and leaves.
     pub multi: bool,
-    tx: mpsc::Sender<Frame>,
+    tx: mpsc::Sender<Outgoing>,
     pub closer: Closer,
     rooms: Mutex<ConnRooms>,
 }
@@ -92,8 +92,8 @@ struct ConnRooms {
 
 impl Conn {
     /// Offers a frame; a full queue closes the socket with 4008 instead of dropping it.
-    fn push(&self, frame: Frame) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(frame) {
+    fn push(&self, item: impl Into<Outgoing>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item.into()) {
             self.closer.close(close::SLOW_CONSUMER);
         }
     }
@@ -118,9 +118,9 @@ impl RoomState {
         if self.conns.is_empty() {
             return;
         }
-        let frame = frames::message(m);
+        let out = Outgoing { frame: frames::message(m), stored_at_ms: Some(m.created_at.timestamp_millis()) };
         for conn in self.conns.values() {
-            conn.push(frame.clone());
+            conn.push(out.clone());
         }
     }
 
@@ -253,7 +253,7 @@ impl Hub {
         username: Username,
         session: SessionId,
         multi: bool,
-    ) -> (Arc<Conn>, mpsc::Receiver<Frame>) {
+    ) -> (Arc<Conn>, mpsc::Receiver<Outgoing>) {
         let (tx, rx) = mpsc::channel(self.settings.socket_queue.max(1));
         let conn = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),

@@ -35,6 +35,21 @@ async fn authenticate(
 }
 
 /// `/ws/chat/{room_name}/`: one room, joined (and created) on connect.
+#[utoipa::path(get, path = "/ws/chat/{room_name}/", operation_id = "ws_room", tag = "realtime",
+    summary = "WebSocket for one room (joins it, creating it if needed)",
+    description = "Upgrades to a WebSocket; the frames are in docs/websocket.md.",
+    params(
+        ("room_name" = String, Path, description = "Room name (1–64 letters, digits, `_ . -`)."),
+        ("token" = Option<String>, Query, description = "The access token (or `Authorization: Bearer`)."),
+        ("after_seq" = Option<i64>, Query, minimum = 0, description = "Resume: replay messages with a greater seq first."),
+    ),
+    responses(
+        (status = 101, description = "Switching protocols: the socket is open."),
+        (status = 400, description = "Not an upgrade, a bad room name or `after_seq` (`validation_failed`).", body = crate::error::ErrorBody),
+        (status = 401, description = "No, bad, expired or revoked token.", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn chat(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -73,6 +88,17 @@ pub async fn chat(
 }
 
 /// `/ws/`: every room the user has joined, on one connection.
+#[utoipa::path(get, path = "/ws/", operation_id = "ws_all", tag = "realtime",
+    summary = "WebSocket for every joined room",
+    description = "Upgrades to a WebSocket; the first frame may be `resume`. The frames are in docs/websocket.md.",
+    params(("token" = Option<String>, Query, description = "The access token (or `Authorization: Bearer`).")),
+    responses(
+        (status = 101, description = "Switching protocols: the socket is open."),
+        (status = 400, description = "Not a WebSocket upgrade (`validation_failed`).", body = crate::error::ErrorBody),
+        (status = 401, description = "No, bad, expired or revoked token.", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security((), ("bearer" = [])))]
 pub async fn all(
     state: web::Data<AppState>,
     req: HttpRequest,

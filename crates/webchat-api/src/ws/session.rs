@@ -1,7 +1,7 @@
 //! One WebSocket connection: replay, then live frames from the hub's queue, and the
 //! client's frames (sends, typing, read markers, pings).
 
-use super::frames::{self, Frame};
+use super::frames::{self, Frame, Outgoing};
 use super::hub::{Conn, Hub, close};
 use crate::MAX_BODY_BYTES;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
@@ -44,7 +44,7 @@ pub struct Socket {
     pub hub: Arc<Hub>,
     pub rooms: Arc<RoomService>,
     pub conn: Arc<Conn>,
-    pub queue: mpsc::Receiver<Frame>,
+    pub queue: mpsc::Receiver<Outgoing>,
     pub auth: AuthContext,
     pub scope: Scope,
 }
@@ -84,6 +84,9 @@ pub async fn run(mut socket: Socket, session: Session, stream: AggregatedMessage
         Err(end) => end,
     };
     socket.hub.disconnect(&socket.conn);
+    if matches!(end, End::Close(close::SLOW_CONSUMER)) {
+        crate::metrics::slow_consumer_closed();
+    }
     if let End::Close(code) = end {
         let reason = CloseReason { code: code.into(), description: None };
         // The close frame waits behind queued data; a reader that never reads gets a
@@ -139,8 +142,13 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
                 Some(Err(e)) => return Err(protocol_end(&e)),
                 None => return Err(End::Gone),
             },
-            frame = socket.queue.recv() => match frame {
-                Some(frame) => io.send(&socket.conn, frame).await?,
+            out = socket.queue.recv() => match out {
+                Some(out) => {
+                    io.send(&socket.conn, out.frame).await?;
+                    if let Some(stored_at) = out.stored_at_ms {
+                        crate::metrics::delivered(stored_at);
+                    }
+                }
                 None => return Err(End::Gone),
             },
             _ = heartbeat.tick() => {
@@ -184,8 +192,10 @@ async fn replay(socket: &Socket, io: &mut Io, room: &Room, after: Seq, start: Se
         return Ok(());
     }
     if start.0 - after.0 > MAX_REPLAY {
+        crate::metrics::resumed("resync");
         return io.send(&socket.conn, frames::resync_required(room.name.as_str(), start)).await;
     }
+    crate::metrics::resumed("replayed");
     let mut from = after;
     while from < start {
         let service = socket.rooms.clone();
@@ -354,9 +364,12 @@ async fn send_message(socket: &Socket, io: &mut Io, obj: &Map<String, Value>, ke
         }));
     }
     let (service, auth) = (socket.rooms.clone(), socket.auth);
-    let (message, _) = blocking(move || service.post_to(auth, room.id, content, key_id))
+    let (message, created) = blocking(move || service.post_to(auth, room.id, content, key_id))
         .await
         .map_err(|e| Ok(domain_reject(&e, client_msg_id.clone())))?;
+    if created {
+        crate::metrics::message_stored();
+    }
     io.send(&socket.conn, frames::ack(client_msg_id.as_deref(), &message)).await.map_err(Err)
 }
 

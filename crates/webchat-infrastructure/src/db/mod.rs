@@ -20,6 +20,7 @@ use diesel::r2d2::R2D2Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use webchat_domain::ports::StoreResult;
 use webchat_domain::{StoreError, UniqueField};
@@ -124,9 +125,20 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+/// A snapshot of the connection pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub max: u32,
+    pub open: u32,
+    pub in_use: u32,
+    pub waiting: usize,
+}
+
 /// The store. Implements every repository port of the domain.
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    /// Callers waiting for a pooled connection now (r2d2 does not count them).
+    waiting: AtomicUsize,
     /// `Some` on SQLite: serializes writers (see the module docs).
     write_lock: Option<Mutex<()>>,
 }
@@ -163,7 +175,7 @@ impl Db {
             .connection_timeout(options.connect_timeout)
             .build(Manager { target: target.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        Ok(Self { pool, write_lock: sqlite.then(|| Mutex::new(())) })
+        Ok(Self { pool, waiting: AtomicUsize::new(0), write_lock: sqlite.then(|| Mutex::new(())) })
     }
 
     fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {
@@ -197,8 +209,23 @@ impl Db {
         self.read(|c| c.batch_execute("SELECT 1")).is_ok()
     }
 
+    /// The pool as `/metrics` reports it.
+    #[must_use]
+    pub fn pool_stats(&self) -> PoolStats {
+        let state = self.pool.state();
+        PoolStats {
+            max: self.pool.max_size(),
+            open: state.connections,
+            in_use: state.connections.saturating_sub(state.idle_connections),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let conn = self.pool.get();
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        conn.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Runs a read on a pooled connection.

@@ -7,6 +7,21 @@ use crate::extract::{Authenticated, blocking};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room_name}/",
+    operation_id = "get_room",
+    tag = "rooms",
+    summary = "One room",
+    params(("room_name" = String, Path, description = "Room name (1–64 letters, digits, `_ . -`), any case.")),
+    responses(
+        (status = 200, description = "The room.", body = crate::dto::RoomDto),
+        (status = 401, description = "No, malformed, expired or revoked token (`not_authenticated`, `token_invalid`, `token_expired`, `session_revoked`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No such room (`not_found`).", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn get(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

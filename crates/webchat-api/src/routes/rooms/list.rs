@@ -7,6 +7,21 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{Page, RoomListQuery};
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms/",
+    operation_id = "list_rooms",
+    tag = "rooms",
+    summary = "Rooms, most recently active first",
+    params(("joined" = Option<bool>, Query, description = "Only rooms the caller joined."), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Default 100."), ("offset" = Option<u64>, Query, description = "Default 0."), ("messages" = Option<u32>, Query, minimum = 0, maximum = 200, description = "Last messages per room, default 50.")),
+    responses(
+        (status = 200, description = "Rooms.", body = Vec<crate::dto::RoomDto>),
+        (status = 400, description = "Bad query parameter (`validation_failed`).", body = crate::error::ErrorBody),
+        (status = 401, description = "No, malformed, expired or revoked token (`not_authenticated`, `token_invalid`, `token_expired`, `session_revoked`).", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

@@ -7,9 +7,24 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{Page, UserListQuery};
 
+#[utoipa::path(
+    get,
+    path = "/api/users/list",
+    operation_id = "list_users",
+    tag = "accounts",
+    summary = "List users",
+    params(("search" = Option<String>, Query, description = "Username prefix, ignoring case."), ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Default 100."), ("offset" = Option<u64>, Query, description = "Default 0.")),
+    responses(
+        (status = 200, description = "Users, by username.", body = Vec<crate::dto::UserDto>),
+        (status = 400, description = "Bad query parameter (`validation_failed`).", body = crate::error::ErrorBody),
+        (status = 401, description = "No, malformed, expired or revoked token (`not_authenticated`, `token_invalid`, `token_expired`, `session_revoked`).", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn list(
     state: web::Data<AppState>,
-    Authenticated(_): Authenticated,
+    _auth: Authenticated,
     params: QueryParams,
 ) -> Result<HttpResponse, ApiError> {
     let limit = params.int("limit", 1, 200, 100)?;

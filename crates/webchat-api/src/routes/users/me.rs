@@ -6,6 +6,19 @@ use crate::extract::{Authenticated, blocking};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
+#[utoipa::path(
+    get,
+    path = "/api/users/me/",
+    operation_id = "me",
+    tag = "accounts",
+    summary = "The caller's account",
+    responses(
+        (status = 200, description = "The caller.", body = crate::dto::UserDto),
+        (status = 401, description = "No, malformed, expired or revoked token (`not_authenticated`, `token_invalid`, `token_expired`, `session_revoked`).", body = crate::error::ErrorBody),
+        (status = 503, description = "The database is unavailable (`unavailable`).", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 pub async fn me(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
