@@ -28,6 +28,8 @@ test-all:
 	scripts/ensure-nats.sh
 	scripts/run-tests.sh
 	scripts/schemathesis.sh
+	scripts/e2e.sh
+	scripts/nginx-smoke.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -68,7 +68,11 @@ const WEB_CLIENT: &str = include_str!("../../web/index.html");
 #[utoipa::path(get, path = "/", operation_id = "web_client", tag = "operations", summary = "The built-in web client",
     responses((status = 200, description = "The web client page.", content_type = "text/html", body = String)))]
 pub async fn web_client() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(WEB_CLIENT)
+    // no-cache: a browser revalidates, so an upgraded server serves its new client at once.
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .body(WEB_CLIENT)
 }
 
 /// A resource whose other methods answer a JSON 405.
