@@ -95,13 +95,30 @@ def user(name):
     return body["access"]
 
 
+def too_large_is_json():
+    req = urllib.request.Request(BASE + "/api/users/register/", method="POST", data=b"x" * (70 * 1024))
+    req.add_header("content-type", "application/json")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as e:
+        assert e.code == 413, e.code
+        assert json.loads(e.read())["code"] == "payload_too_large"
+        return
+    raise AssertionError("a 70 KiB body was accepted")
+
+
 def main():
     node_8081 = int(sys.argv[1])
+    too_large_is_json()
     alex, bob = user("alex"), user("bob")
     # nginx balances round-robin: several sockets land on both nodes.
     socks = [Ws(f"/ws/chat/general/?token={t}") for t in (alex, bob, alex, bob)]
     for s in socks:
         s.expect("ready")
+    # The multi-room endpoint without its trailing slash goes through the upgrade too.
+    bare = Ws(f"/ws?token={bob}")
+    bare.expect("ready")
+    socks.append(bare)
     socks[0].send({"type": "message", "content": "through nginx", "client_msg_id": "n-1"})
     for s in socks:
         m = s.expect("message")

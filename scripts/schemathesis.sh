@@ -17,7 +17,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
 fi
 
 bin=${WEBCHAT_BIN:-target/debug/webchat}
-[ -x "$bin" ] || cargo build -q -p webchat-server --bin webchat
+[ -n "${WEBCHAT_BIN:-}" ] || cargo build -q -p webchat-server --bin webchat
 
 tmp=$(mktemp -d)
 server_pid=""

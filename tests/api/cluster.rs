@@ -330,6 +330,52 @@ async fn with_nats_cut_off_messages_still_arrive_in_order_through_the_log_and_th
     assert!(started.elapsed() < Duration::from_millis(900), "fast path back: {:?}", started.elapsed());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_cut_off_revocations_and_joins_still_reach_the_other_node_through_the_database() {
+    let app = spawn_app(Backend::Postgres).await;
+    let proxy = Proxy::start(0).await;
+    let a = Node::start(&app.db, NATS).await;
+    let b = Node::start(&app.db, &format!("nats://127.0.0.1:{}", proxy.port)).await;
+    let alex = app.user("alex").await;
+    let bob = app.user("bob").await;
+    // Bob's multi-room socket and alex's room socket live on B.
+    let mut bob_all = connect(b.port, &format!("/ws/?token={}", bob.access)).await;
+    let mut alex_on_b = connect(b.port, &chat("general", &alex.access)).await;
+    alex_on_b.expect("ready").await;
+    let _keep = proxy.cut();
+    b.wait_for_bus("disconnected").await;
+
+    // A join on A: no notice reaches B, yet bob's socket there follows the room.
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/room/general/", a.port))
+        .bearer_auth(&bob.access)
+        .send()
+        .await
+        .expect("join");
+    assert!(r.status().is_success());
+    let ready = bob_all.expect("ready").await;
+    assert_eq!(ready["room"], "general");
+
+    // A logout on A: B closes the session's socket by reading the sessions table.
+    let started = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}/api/users/logout/", a.port))
+        .bearer_auth(&alex.access)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(alex_on_b.closed().await, Some(4401));
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/api/users/me/", b.port))
+        .bearer_auth(&alex.access)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 #[test]
 fn a_nats_bus_with_sqlite_is_refused_with_exit_code_2() {
     let dir = tempfile::tempdir().expect("dir");

@@ -467,6 +467,66 @@ backend_test!(
 );
 
 backend_test!(
+    async fn a_sender_that_pipelines_frames_keeps_getting_its_rooms_messages(app) {
+        let _ = &app;
+        let app = spawn_app_with(app.backend, |c| {
+            c.send_rate = 0;
+            c.socket_queue = 64;
+        })
+        .await;
+        let alex = app.user("alex").await;
+        let mut ws = connect(app.port, &chat("general", &alex.access)).await;
+        ws.expect("ready").await;
+        let (mut sink, mut stream) = futures_util::StreamExt::split(ws.ws);
+        // Reads along while frames are written without pause: the server must keep
+        // draining this socket's queue between the frames it reads, or the queue of 64
+        // would overflow (4008) although the client reads everything.
+        let reader = tokio::spawn(async move {
+            let (mut acks, mut messages) = (0, Vec::new());
+            while acks < 200 || messages.len() < 200 {
+                let item = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut stream)).await;
+                match item.expect("a frame within the wait") {
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                        let f: Value = serde_json::from_str(&t).expect("JSON");
+                        match f["type"].as_str() {
+                            Some("ack") => acks += 1,
+                            Some("message") => messages.push(f["seq"].as_i64().expect("seq")),
+                            _ => {}
+                        }
+                    }
+                    Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => panic!("closed: {c:?}"),
+                    Some(Ok(_)) => {}
+                    other => panic!("socket ended: {other:?}"),
+                }
+            }
+            messages
+        });
+        for i in 0..200 {
+            let frame = json!({"type": "message", "content": format!("m{i}"), "client_msg_id": format!("p-{i}")});
+            futures_util::SinkExt::send(&mut sink, tokio_tungstenite::tungstenite::Message::text(frame.to_string()))
+                .await
+                .expect("send");
+        }
+        let messages = reader.await.expect("reader");
+        assert_eq!(messages, (1..=200).collect::<Vec<i64>>());
+    }
+);
+
+backend_test!(
+    async fn a_logout_during_the_resume_wait_of_ws_closes_at_once(app) {
+        let alex = app.user("alex").await;
+        app.join(&alex, "general").await;
+        // No first frame: the server is waiting (up to 1 s) for a `resume`.
+        let mut ws = connect(app.port, &format!("/ws/?token={}", alex.access)).await;
+        let started = std::time::Instant::now();
+        let r = app.post("/api/users/logout/", Some(&alex.access), json!({})).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(ws.closed().await, Some(4401));
+        assert!(started.elapsed() < std::time::Duration::from_millis(700), "closed after {:?}", started.elapsed());
+    }
+);
+
+backend_test!(
     async fn shutting_down_closes_sockets_with_1001(app) {
         let alex = app.user("alex").await;
         let mut a = connect(app.port, &chat("general", &alex.access)).await;

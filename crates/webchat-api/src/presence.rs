@@ -37,6 +37,15 @@ impl Presence {
     }
 }
 
+impl Presence {
+    /// Every `(room, user)` with a socket on this node.
+    #[must_use]
+    pub fn entries(&self) -> Vec<(RoomId, UserId)> {
+        let rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms.iter().flat_map(|(room, users)| users.keys().map(|u| (*room, *u))).collect()
+    }
+}
+
 impl PresenceReader for Presence {
     fn active_users(&self, room: RoomId) -> Vec<UserId> {
         let rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -68,6 +68,9 @@ pub trait SessionRepository: Send + Sync {
     fn revoke(&self, id: SessionId) -> StoreResult<bool>;
     /// Revokes every live session of `user` except `keep`; returns those it revoked.
     fn revoke_all_of_user(&self, user: UserId, keep: Option<SessionId>) -> StoreResult<Vec<SessionId>>;
+    /// Of `ids`, those that are no longer live (revoked, or no such session), in one read.
+    /// Lets a node that missed revocation notices find the sockets it must close.
+    fn ended_among(&self, ids: &[SessionId]) -> StoreResult<Vec<SessionId>>;
 }
 
 /// Rooms and their memberships (with each member's read marker).
@@ -196,8 +199,9 @@ pub trait PresenceStore: Send + Sync {
     fn leave(&self, node: Uuid, room: RoomId, user: UserId) -> StoreResult<()>;
     /// Whether `user` has a socket in `room` on a node other than `node`, seen since `since`.
     fn elsewhere(&self, node: Uuid, room: RoomId, user: UserId, since: DateTime<Utc>) -> StoreResult<bool>;
-    /// Refreshes every row of `node`.
-    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Refreshes every row of `node`; returns how many rows it refreshed (fewer than the
+    /// node's live sockets means other nodes expired some: the node enters them again).
+    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<usize>;
     /// Deletes rows not refreshed since `before`; returns the users who thereby went
     /// offline in a room (no row left there), with the names the notices need.
     fn expire(&self, before: DateTime<Utc>) -> StoreResult<Vec<(RoomId, RoomName, UserId, Username)>>;

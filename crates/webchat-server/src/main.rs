@@ -25,8 +25,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "webchat could not start");
-            eprintln!("error: {e}");
+            // One line, as SPEC §1 asks, even when the database's message has several.
+            let msg = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            tracing::error!(error = %msg, "webchat could not start");
+            eprintln!("error: {msg}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -12,7 +12,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use webchat_api::presence::ClusterPresenceReader;
 use webchat_api::rate_limit::AuthLimiter;
-use webchat_api::ws::hub::ClusterPresence;
+use webchat_api::ws::hub::Cluster;
 use webchat_api::ws::{Hub, HubSettings};
 use webchat_api::{AppState, PoolSnapshot, Presence, Readiness};
 use webchat_domain::ports::{MessageBus, PresenceReader};
@@ -172,7 +172,11 @@ impl Application {
         accounts.warm_up().map_err(|e| StartError::Other(format!("cannot prepare password hashing: {e}")))?;
         // In a cluster, who is online is read from the presence table every node writes.
         let clustered = config.bus != BusTarget::Local;
-        let cluster = clustered.then(|| ClusterPresence { store: db.clone(), node: uuid::Uuid::new_v4() });
+        let cluster = clustered.then(|| Cluster {
+            store: db.clone(),
+            sessions: db.clone(),
+            node: uuid::Uuid::new_v4(),
+        });
         let reader: Arc<dyn PresenceReader> =
             if clustered { Arc::new(ClusterPresenceReader { store: db.clone() }) } else { presence.clone() };
         let rooms = Arc::new(RoomService::new(db.clone(), db.clone(), reader, clock, bus.clone()));
@@ -284,6 +288,10 @@ impl AppHandle {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+        // The closed sockets' presence changes run on the hub's thread: let them finish, so
+        // the other nodes hear these users went offline now, not when the rows expire.
+        let hub = self.hub.clone();
+        let _ = tokio::task::spawn_blocking(move || hub.flush(std::time::Duration::from_secs(2))).await;
         self.server.stop(graceful).await;
     }
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 use webchat_domain::model::{Event, Message, Room, RoomId, RoomName, Seq, SessionId, UserId, Username};
-use webchat_domain::ports::{BusHealth, EventSink, MessageBus, PresenceStore};
+use webchat_domain::ports::{BusHealth, EventSink, MessageBus, PresenceStore, SessionRepository};
 use webchat_domain::services::RoomService;
 
 pub type ConnId = u64;
@@ -146,16 +146,19 @@ impl Default for HubSettings {
     }
 }
 
-/// Presence shared by the nodes of a cluster through the [`PresenceStore`].
-pub struct ClusterPresence {
+/// What a node of a cluster reads from the database besides the log: presence shared
+/// through the [`PresenceStore`], and the sessions whose revocation notices it may have
+/// missed while cut off from the bus.
+pub struct Cluster {
     pub store: Arc<dyn PresenceStore>,
+    pub sessions: Arc<dyn SessionRepository>,
     /// This process, as the store knows it.
     pub node: uuid::Uuid,
 }
 
-impl std::fmt::Debug for ClusterPresence {
+impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterPresence").field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("Cluster").field("node", &self.node).finish_non_exhaustive()
     }
 }
 
@@ -171,6 +174,8 @@ enum Task {
     Repair { room: RoomId, always: bool },
     /// A user joined a room: their `/ws/` sockets start receiving it.
     Follow { user: UserId, room: RoomName },
+    /// Answers once every task queued before it is done (shutdown).
+    Flush(std_mpsc::Sender<()>),
 }
 
 struct Bucket {
@@ -192,7 +197,7 @@ pub struct Hub {
     bus: Arc<dyn MessageBus>,
     room_service: Arc<RoomService>,
     tasks: std_mpsc::Sender<Task>,
-    cluster: Option<ClusterPresence>,
+    cluster: Option<Cluster>,
     next_id: AtomicU64,
     buckets: Mutex<HashMap<UserId, Bucket>>,
     settings: HubSettings,
@@ -211,7 +216,7 @@ impl Hub {
         room_service: Arc<RoomService>,
         bus: Arc<dyn MessageBus>,
         presence: Arc<Presence>,
-        cluster: Option<ClusterPresence>,
+        cluster: Option<Cluster>,
         settings: HubSettings,
     ) -> Arc<Self> {
         // Unbounded in type only: repairs are queued once per room, follows once per join
@@ -372,19 +377,30 @@ impl Hub {
     ) {
         let Some(cluster) = &self.cluster else { return };
         let now = chrono::Utc::now();
-        let stored = if online {
-            cluster.store.enter(cluster.node, room, user, now)
-        } else {
-            cluster.store.leave(cluster.node, room, user)
-        };
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "cannot record presence");
-        }
         let since = now - chrono::Duration::from_std(PRESENCE_TTL).unwrap_or_default();
-        match cluster.store.elsewhere(cluster.node, room, user, since) {
-            Ok(true) => {}
-            Ok(false) => self.bus.publish(Event::Presence { room, room_name, user, username, online }),
-            Err(e) => tracing::warn!(error = %e, "cannot read presence"),
+        // Online: look before entering; offline: leave before looking. Two nodes changing
+        // the same user at once then both announce (a repeat) rather than neither.
+        let elsewhere = |what: &str| match cluster.store.elsewhere(cluster.node, room, user, since) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, what, "cannot read presence");
+                false
+            }
+        };
+        let announce = if online {
+            let before = elsewhere("online");
+            if let Err(e) = cluster.store.enter(cluster.node, room, user, now) {
+                tracing::warn!(error = %e, "cannot record presence");
+            }
+            !before
+        } else {
+            if let Err(e) = cluster.store.leave(cluster.node, room, user) {
+                tracing::warn!(error = %e, "cannot record presence");
+            }
+            !elsewhere("offline")
+        };
+        if announce {
+            self.bus.publish(Event::Presence { room, room_name, user, username, online });
         }
     }
 
@@ -392,8 +408,13 @@ impl Hub {
     fn presence_heartbeat(&self) {
         let Some(cluster) = &self.cluster else { return };
         let now = chrono::Utc::now();
-        if let Err(e) = cluster.store.heartbeat(cluster.node, now) {
-            tracing::warn!(error = %e, "cannot refresh presence");
+        let local = self.presence.entries();
+        match cluster.store.heartbeat(cluster.node, now) {
+            // Another node expired some of ours (this node stalled past the TTL): enter
+            // every live socket's row again and say so, as the others announced offline.
+            Ok(refreshed) if refreshed < local.len() => self.reenter(cluster, &local, now),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot refresh presence"),
         }
         let before = now - chrono::Duration::from_std(PRESENCE_TTL).unwrap_or_default();
         match cluster.store.expire(before) {
@@ -403,6 +424,83 @@ impl Hub {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot expire presence"),
+        }
+    }
+
+    fn reenter(&self, cluster: &Cluster, local: &[(RoomId, UserId)], now: chrono::DateTime<chrono::Utc>) {
+        tracing::warn!(
+            rows = local.len(),
+            "presence rows of this node were expired by others; entering them again"
+        );
+        let names: HashMap<RoomId, RoomName> =
+            lock(&self.rooms).iter().map(|(id, s)| (*id, lock(s).name.clone())).collect();
+        let usernames: HashMap<UserId, Username> = lock(&self.users)
+            .iter()
+            .filter_map(|(u, conns)| Some((*u, conns.values().next()?.username.clone())))
+            .collect();
+        for (room, user) in local {
+            if let Err(e) = cluster.store.enter(cluster.node, *room, *user, now) {
+                tracing::warn!(error = %e, "cannot record presence");
+                continue;
+            }
+            if let (Some(room_name), Some(username)) = (names.get(room), usernames.get(user)) {
+                let (room, user, room_name, username) = (*room, *user, room_name.clone(), username.clone());
+                self.bus.publish(Event::Presence { room, room_name, user, username, online: true });
+            }
+        }
+    }
+
+    /// Closes the sockets of sessions that ended without this node hearing of it (a
+    /// revocation notice lost while the bus was down).
+    fn close_ended_sessions(&self) {
+        let Some(cluster) = &self.cluster else { return };
+        let open: Vec<SessionId> = lock(&self.sessions).keys().copied().collect();
+        if open.is_empty() {
+            return;
+        }
+        match cluster.sessions.ended_among(&open) {
+            Ok(ended) if !ended.is_empty() => self.deliver(&Event::SessionsRevoked(ended)),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot check sessions"),
+        }
+    }
+
+    /// Brings `/ws/` sockets in line with their users' memberships (joins and leaves whose
+    /// notices were lost while the bus was down).
+    fn reconcile_memberships(&self) {
+        let users: Vec<(UserId, Vec<Arc<Conn>>)> = lock(&self.users)
+            .iter()
+            .filter_map(|(user, conns)| {
+                let multi: Vec<Arc<Conn>> = conns.values().filter(|c| c.multi).cloned().collect();
+                (!multi.is_empty()).then_some((*user, multi))
+            })
+            .collect();
+        for (user, conns) in users {
+            let joined = match self.room_service.joined_rooms(user) {
+                Ok(joined) => joined,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read memberships");
+                    return;
+                }
+            };
+            let ids: HashSet<RoomId> = joined.iter().map(|r| r.id).collect();
+            for conn in &conns {
+                for room in &joined {
+                    self.subscribe(conn, room, true);
+                }
+                for room in conn.rooms().into_iter().filter(|r| !ids.contains(r)) {
+                    self.unsubscribe(conn, room);
+                }
+            }
+        }
+    }
+
+    /// Waits (at most `wait`) until the background thread has done every task queued so
+    /// far: at shutdown, the presence changes of the sockets just closed.
+    pub fn flush(&self, wait: Duration) {
+        let (tx, rx) = std_mpsc::channel();
+        if self.tasks.send(Task::Flush(tx)).is_ok() {
+            let _ = rx.recv_timeout(wait);
         }
     }
 
@@ -642,6 +740,9 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
             Some(Task::Presence { room, room_name, user, username, online }) => {
                 hub.cluster_presence(room, room_name, user, username, online);
             }
+            Some(Task::Flush(done)) => {
+                let _ = done.send(());
+            }
             None => {}
         }
         if last_heartbeat.elapsed() >= HEARTBEAT {
@@ -663,6 +764,12 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
             last_poll = Instant::now();
             for room in hub.watched_rooms() {
                 hub.repair(room, true);
+            }
+            // Revocations and memberships travel as notices too; while the bus is down
+            // (and once it is back) the database says what was missed.
+            hub.close_ended_sessions();
+            if health == BusHealth::Disconnected || reconnected {
+                hub.reconcile_memberships();
             }
         }
     }

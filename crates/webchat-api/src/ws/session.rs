@@ -109,7 +109,12 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
             let rooms = rooms.clone();
             // The first frame may say where each room resumes.
             let mut resume = HashMap::new();
-            if let Ok(item) = tokio::time::timeout(RESUME_WAIT, io.stream.recv()).await {
+            // A revocation during the wait closes the socket at once, not after it.
+            let waited = tokio::select! {
+                code = socket.conn.closer.requested() => return Err(End::Close(code)),
+                waited = tokio::time::timeout(RESUME_WAIT, io.stream.recv()) => waited,
+            };
+            if let Ok(item) = waited {
                 match item {
                     Some(Ok(AggregatedMessage::Text(text))) => match parse_resume(&text) {
                         Some(points) => resume = points,
@@ -137,11 +142,9 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
         tokio::select! {
             biased;
             code = socket.conn.closer.requested() => return Err(End::Close(code)),
-            item = io.stream.recv() => match item {
-                Some(Ok(item)) => handle(socket, io, &mut state, item).await?,
-                Some(Err(e)) => return Err(protocol_end(&e)),
-                None => return Err(End::Gone),
-            },
+            // The queue before the client's frames: a client that sends without pause must
+            // still get its room's messages, or its own queue would overflow (4008) while
+            // it reads everything the server writes.
             out = socket.queue.recv() => match out {
                 Some(out) => {
                     io.send(&socket.conn, out.frame).await?;
@@ -149,6 +152,11 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
                         crate::metrics::delivered(stored_at);
                     }
                 }
+                None => return Err(End::Gone),
+            },
+            item = io.stream.recv() => match item {
+                Some(Ok(item)) => handle(socket, io, &mut state, item).await?,
+                Some(Err(e)) => return Err(protocol_end(&e)),
                 None => return Err(End::Gone),
             },
             _ = heartbeat.tick() => {

@@ -204,6 +204,14 @@ fn room_name_empty_or_longer_than_64_characters_is_refused() {
 }
 
 #[test]
+fn room_name_of_dots_alone_is_refused() {
+    for raw in [".", "..", "..."] {
+        assert!(RoomName::parse(raw).is_err(), "{raw}");
+    }
+    assert!(RoomName::parse(".hidden.").is_ok());
+}
+
+#[test]
 fn room_name_outside_the_alphabet_is_refused() {
     for raw in ["my room", "a/b", "../etc", "room?", "#general", "room%20"] {
         assert_eq!(

@@ -17,6 +17,11 @@ impl RoomName {
         if !raw.chars().all(is_name_char) {
             return Err(InvalidValue::new("Enter a valid room name: letters, digits, and _ . - only."));
         }
+        // `.` and `..` are path segments every HTTP client rewrites: such a room could be
+        // created but never reached again.
+        if raw.chars().all(|c| c == '.') {
+            return Err(InvalidValue::new("A room name needs a letter, a digit, _ or -."));
+        }
         Ok(Self(raw.to_owned()))
     }
 

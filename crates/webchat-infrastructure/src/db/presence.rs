@@ -57,12 +57,11 @@ impl PresenceStore for Db {
         Ok(found.is_some())
     }
 
-    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<()> {
+    fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<usize> {
         self.write(|c| {
-            diesel::update(presence::table.filter(presence::node_id.eq(node.to_string())))
+            Ok(diesel::update(presence::table.filter(presence::node_id.eq(node.to_string())))
                 .set(presence::seen_at.eq(to_millis(now)))
-                .execute(c)?;
-            Ok(())
+                .execute(c)?)
         })
     }
 

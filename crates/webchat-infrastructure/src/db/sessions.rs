@@ -38,6 +38,26 @@ fn now_millis() -> i64 {
 }
 
 impl SessionRepository for Db {
+    fn ended_among(&self, ids: &[SessionId]) -> StoreResult<Vec<SessionId>> {
+        let mut ended = Vec::new();
+        // Bounded IN lists: SQLite caps the number of bound parameters.
+        for chunk in ids.chunks(500) {
+            let wanted: Vec<String> = chunk.iter().map(ToString::to_string).collect();
+            let live: std::collections::HashSet<String> = self
+                .read(|c| {
+                    sessions::table
+                        .filter(sessions::id.eq_any(&wanted))
+                        .filter(sessions::revoked_at.is_null())
+                        .select(sessions::id)
+                        .load::<String>(c)
+                })?
+                .into_iter()
+                .collect();
+            ended.extend(chunk.iter().filter(|id| !live.contains(&id.to_string())).copied());
+        }
+        Ok(ended)
+    }
+
     fn insert(&self, s: &Session) -> StoreResult<()> {
         let row = SessionRow {
             id: s.id.to_string(),

@@ -16,7 +16,7 @@ use webchat_domain::model::{
     Username,
 };
 use webchat_domain::ports::{
-    MessageRepository, RoomRepository, RotateOutcome, SessionRepository, UserRepository,
+    MessageRepository, PresenceStore, RoomRepository, RotateOutcome, SessionRepository, UserRepository,
 };
 use webchat_domain::{StoreError, UniqueField};
 
@@ -594,6 +594,52 @@ on_both_backends! {
         assert!(!db.sessions().revoke(SessionId(Uuid::new_v4())).expect("revoke unknown"));
         assert!(db.sessions().find(s.id).expect("find").expect("still stored").revoked);
         assert!(!db.sessions().find(other.id).expect("find").expect("stored").revoked, "other sessions live on");
+    }
+
+    fn ended_among_names_the_revoked_and_unknown_sessions_only(db) {
+        let alex = add_user(db, "alex");
+        let live = add_session(db, &alex);
+        let revoked = add_session(db, &alex);
+        db.sessions().revoke(revoked.id).expect("revoke");
+        let unknown = SessionId(Uuid::new_v4());
+        let mut ended = db.sessions().ended_among(&[live.id, revoked.id, unknown]).expect("ended");
+        ended.sort_by_key(|s| s.0);
+        let mut want = vec![revoked.id, unknown];
+        want.sort_by_key(|s| s.0);
+        assert_eq!(ended, want);
+        assert!(db.sessions().ended_among(&[]).expect("empty").is_empty());
+        // More ids than one IN list holds.
+        let many: Vec<SessionId> = (0..1200).map(|_| SessionId(Uuid::new_v4())).chain([live.id]).collect();
+        assert_eq!(db.sessions().ended_among(&many).expect("many").len(), 1200);
+    }
+
+    fn presence_heartbeats_count_the_nodes_rows_and_expiry_reports_who_went_offline(db) {
+        let presence: &dyn PresenceStore = &**db;
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let (room, _) = join(db, "general", &alex, 1);
+        let (node_a, node_b) = (Uuid::new_v4(), Uuid::new_v4());
+        presence.enter(node_a, room.id, alex.id, at(100)).expect("enter");
+        presence.enter(node_a, room.id, alex.id, at(100)).expect("enter is idempotent");
+        presence.enter(node_a, room.id, bob.id, at(100)).expect("enter");
+        presence.enter(node_b, room.id, alex.id, at(100)).expect("enter");
+        assert_eq!(presence.heartbeat(node_a, at(110)).expect("heartbeat"), 2);
+        assert!(presence.elsewhere(node_a, room.id, alex.id, at(90)).expect("elsewhere"), "alex is on B too");
+        assert!(!presence.elsewhere(node_a, room.id, bob.id, at(90)).expect("elsewhere"));
+        // B stops refreshing: its row expires, but alex is still online through A.
+        let gone = presence.expire(at(105)).expect("expire");
+        assert!(gone.is_empty(), "{gone:?}");
+        let mut active = presence.active(room.id, at(0)).expect("active");
+        active.sort_by_key(|u| u.0);
+        let mut want = vec![alex.id, bob.id];
+        want.sort_by_key(|u| u.0);
+        assert_eq!(active, want);
+        // A stops too: both go offline, by name.
+        let gone = presence.expire(at(200)).expect("expire");
+        let mut names: Vec<&str> = gone.iter().map(|(_, _, _, u)| u.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["alex", "bob"]);
+        assert_eq!(presence.heartbeat(node_a, at(210)).expect("heartbeat"), 0, "A's rows are gone");
     }
 
     fn revoke_all_of_user_revokes_every_live_session_but_the_kept_one(db) {
