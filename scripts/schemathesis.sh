@@ -48,12 +48,14 @@ curl -fs -X POST "$base/api/rooms/general/messages/" -H "Authorization: Bearer $
   -H 'content-type: application/json' -d '{"content": "hello"}' >/dev/null
 
 # Logout, a password change and deletion would end the session every other request uses.
+# One worker: hypothesis' source inspection is not thread-safe (a "Runtime Error" of the
+# tool itself, seen with two).
 status=0
 timeout 600 "$venv/bin/schemathesis" run "$base/api/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
   --exclude-operation-id logout --exclude-operation-id change_password --exclude-operation-id delete_user \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" --seed 1 --workers 2 --no-color \
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-30}" --seed 1 --workers 1 --no-color \
   --phases examples,coverage,fuzzing || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log (errors) ---" >&2

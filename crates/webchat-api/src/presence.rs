@@ -47,9 +47,13 @@ impl Presence {
 }
 
 impl PresenceReader for Presence {
-    fn active_users(&self, room: RoomId) -> Vec<UserId> {
+    fn active_users(&self, wanted: &[RoomId]) -> Vec<(RoomId, UserId)> {
         let rooms = self.rooms.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms.get(&room).map(|u| u.keys().copied().collect()).unwrap_or_default()
+        wanted
+            .iter()
+            .filter_map(|room| Some((*room, rooms.get(room)?)))
+            .flat_map(|(room, users)| users.keys().map(move |u| (room, *u)))
+            .collect()
     }
 }
 
@@ -66,10 +70,10 @@ impl std::fmt::Debug for ClusterPresenceReader {
 }
 
 impl PresenceReader for ClusterPresenceReader {
-    fn active_users(&self, room: RoomId) -> Vec<UserId> {
+    fn active_users(&self, rooms: &[RoomId]) -> Vec<(RoomId, UserId)> {
         let since =
             chrono::Utc::now() - chrono::Duration::from_std(crate::ws::hub::PRESENCE_TTL).unwrap_or_default();
-        self.store.active(room, since).unwrap_or_else(|e| {
+        self.store.active(rooms, since).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read presence");
             Vec::new()
         })
@@ -87,10 +91,10 @@ mod tests {
         let (room, user) = (RoomId(1), UserId(Uuid::new_v4()));
         assert!(p.connect(room, user));
         assert!(!p.connect(room, user));
-        assert_eq!(p.active_users(room), vec![user]);
+        assert_eq!(p.active_users(&[room]), vec![(room, user)]);
         assert!(!p.disconnect(room, user));
         assert!(p.disconnect(room, user));
-        assert!(p.active_users(room).is_empty());
+        assert!(p.active_users(&[room]).is_empty());
         assert!(!p.disconnect(room, user));
     }
 }

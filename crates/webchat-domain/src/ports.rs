@@ -149,7 +149,9 @@ pub trait IdGenerator: Send + Sync {
 /// Who is online: the users with a live WebSocket in a room.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait PresenceReader: Send + Sync {
-    fn active_users(&self, room: RoomId) -> Vec<UserId>;
+    /// The `(room, user)` pairs with a live socket, for all of `rooms` at once (one read
+    /// however many rooms a page lists). Unreadable presence is empty, never an error.
+    fn active_users(&self, rooms: &[RoomId]) -> Vec<(RoomId, UserId)>;
 }
 
 /// Where the bus hands the events this node must deliver (the WebSocket hub).
@@ -205,6 +207,7 @@ pub trait PresenceStore: Send + Sync {
     /// Deletes rows not refreshed since `before`; returns the users who thereby went
     /// offline in a room (no row left there), with the names the notices need.
     fn expire(&self, before: DateTime<Utc>) -> StoreResult<Vec<(RoomId, RoomName, UserId, Username)>>;
-    /// The users with a socket in `room` on any node seen since `since`.
-    fn active(&self, room: RoomId, since: DateTime<Utc>) -> StoreResult<Vec<UserId>>;
+    /// The `(room, user)` pairs with a socket on any node seen since `since`, for all of
+    /// `rooms` in one read.
+    fn active(&self, rooms: &[RoomId], since: DateTime<Utc>) -> StoreResult<Vec<(RoomId, UserId)>>;
 }

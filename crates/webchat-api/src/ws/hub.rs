@@ -162,6 +162,9 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// How long a gap in a room's `seq`s may last before the log is read.
+const GAP_GRACE: Duration = Duration::from_millis(20);
+
 /// A node's rows are refreshed this often…
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// …and count as gone when older than this.
@@ -719,22 +722,30 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
     let mut last_poll = Instant::now();
     let mut last_heartbeat = Instant::now();
     let mut was = BusHealth::Local;
+    // Gap repairs wait here for their moment instead of sleeping, so presence changes,
+    // follows and polls queued behind them are not held up.
+    let mut due: Vec<(Instant, RoomId)> = Vec::new();
     loop {
-        let task = match rx.recv_timeout(Duration::from_millis(250)) {
+        let now = Instant::now();
+        let wait = due
+            .iter()
+            .map(|(at, _)| at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_millis(250))
+            .min(Duration::from_millis(250));
+        let task = match rx.recv_timeout(wait) {
             Ok(task) => Some(task),
             Err(std_mpsc::RecvTimeoutError::Timeout) => None,
             Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let Some(hub) = hub.upgrade() else { return };
         match task {
-            Some(Task::Repair { room, always }) => {
+            // Most gaps close by themselves within microseconds, when the overtaken
+            // publisher delivers; only one that lasts 20 ms needs the log.
+            Some(Task::Repair { room, always: false }) => due.push((Instant::now() + GAP_GRACE, room)),
+            Some(Task::Repair { room, always: true }) => {
                 lock(&hub.repairs_queued).remove(&room);
-                if !always {
-                    // Most gaps close by themselves within microseconds, when the
-                    // overtaken publisher delivers; only a lasting one needs the log.
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                hub.repair(room, always);
+                hub.repair(room, true);
             }
             Some(Task::Follow { user, room }) => hub.follow(user, &room),
             Some(Task::Presence { room, room_name, user, username, online }) => {
@@ -745,6 +756,15 @@ fn repair_loop(hub: &Weak<Hub>, rx: &std_mpsc::Receiver<Task>) {
             }
             None => {}
         }
+        let now = Instant::now();
+        due.retain(|(at, room)| {
+            if *at > now {
+                return true;
+            }
+            lock(&hub.repairs_queued).remove(room);
+            hub.repair(*room, false);
+            false
+        });
         if last_heartbeat.elapsed() >= HEARTBEAT {
             last_heartbeat = Instant::now();
             hub.presence_heartbeat();

@@ -215,6 +215,10 @@ impl RoomService {
             members.entry(room).or_default().push((user, name));
         }
         let markers: HashMap<RoomId, Seq> = self.rooms.read_markers(viewer, &ids)?.into_iter().collect();
+        let mut online: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
+        for (room, user) in self.presence.active_users(&ids) {
+            online.entry(room).or_default().insert(user);
+        }
         let mut latest: HashMap<RoomId, Vec<Message>> = HashMap::new();
         if per_room > 0 {
             let wanted: Vec<(RoomId, Seq)> =
@@ -229,7 +233,7 @@ impl RoomService {
             .into_iter()
             .map(|room| {
                 let room_members = members.remove(&room.id).unwrap_or_default();
-                let online: HashSet<UserId> = self.presence.active_users(room.id).into_iter().collect();
+                let online = online.remove(&room.id).unwrap_or_default();
                 let active_participants = room_members
                     .iter()
                     .filter(|(id, _)| online.contains(id))

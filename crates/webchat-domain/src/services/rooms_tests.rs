@@ -123,7 +123,10 @@ impl Mocks {
             .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5))] && *per_room == 50)
             .times(1)
             .returning(move |_, _| Ok(latest.clone()));
-        self.presence.expect_active_users().with(eq(GENERAL)).return_const(vec![BOB]);
+        self.presence
+            .expect_active_users()
+            .withf(|rooms| rooms == [GENERAL])
+            .return_const(vec![(GENERAL, BOB)]);
         RoomView {
             room,
             participants: vec![username("alice"), username("bob")],
@@ -209,9 +212,11 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
         .returning(move |_, _| Ok(latest.clone()));
     // Carol is online in general but not a member; alice is online in the empty room but
     // not a member of it: neither counts as an active participant there.
-    m.presence.expect_active_users().with(eq(GENERAL)).return_const(vec![BOB, CAROL]);
-    m.presence.expect_active_users().with(eq(RANDOM)).return_const(Vec::<UserId>::new());
-    m.presence.expect_active_users().with(eq(EMPTY)).return_const(vec![ALICE]);
+    m.presence.expect_active_users().times(1).return_const(vec![
+        (GENERAL, BOB),
+        (GENERAL, CAROL),
+        (EMPTY, ALICE),
+    ]);
 
     let views = m.service().list(ctx(ALICE), &list_query(2));
 
@@ -255,7 +260,7 @@ fn list_with(rooms: Vec<Room>, query: &RoomListQuery, marker: i64, m: &mut Mocks
     m.rooms.expect_list().with(eq(query.clone())).times(1).returning(move |_| Ok(rooms.clone()));
     m.rooms.expect_members().times(1).returning(move |_| Ok(members.clone()));
     m.rooms.expect_read_markers().times(1).returning(move |_, _| Ok(markers.clone()));
-    m.presence.expect_active_users().return_const(Vec::<UserId>::new());
+    m.presence.expect_active_users().return_const(Vec::<(RoomId, UserId)>::new());
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The cross-node bus on NATS (SPEC §5).
 //!
-//! Every event is serialized once and published once: stored messages, presence and
-//! typing on `webchat.room.<id>`, memberships and revocations on `webchat.control`. A node
-//! subscribes to the rooms it holds sockets for (`watch_room`) and to the control subject.
+//! Every event is serialized once and published once, each kind on its own subject under
+//! `webchat.<service>.`: `room.<id>.message`, `room.<id>.presence`, `room.<id>.typing`,
+//! `memberships` and `sessions` (revocations). A node subscribes to `room.<id>.>` for the
+//! rooms it holds sockets for (`watch_room`), and to `memberships` and `sessions`.
 //! Events are also handed to this node's sink directly, so local delivery never waits for
 //! the broker; a node ignores its own echoes. Core NATS is at-most-once: a lost notice is
 //! a gap, and the hub reads gaps from the log.
@@ -30,12 +31,32 @@ const OUTBOX: usize = 65_536;
 struct Subjects(String);
 
 impl Subjects {
+    /// Everything about one room (`.message`, `.presence`, `.typing`): one subscription
+    /// per watched room.
     fn room(&self, room: RoomId) -> String {
-        format!("webchat.{}.room.{}", self.0, room.0)
+        format!("webchat.{}.room.{}.>", self.0, room.0)
     }
 
-    fn control(&self) -> String {
-        format!("webchat.{}.control", self.0)
+    /// The subject of one event: each kind travels on its own.
+    fn of(&self, event: &Event) -> String {
+        let s = &self.0;
+        match event {
+            Event::Message(m) => format!("webchat.{s}.room.{}.message", m.room_id.0),
+            Event::Presence { room, .. } => format!("webchat.{s}.room.{}.presence", room.0),
+            Event::Typing { room, .. } => format!("webchat.{s}.room.{}.typing", room.0),
+            Event::Membership { .. } => self.memberships(),
+            Event::SessionsRevoked(_) => self.sessions(),
+        }
+    }
+
+    /// Joins and leaves, which every node hears (its `/ws/` sockets follow them).
+    fn memberships(&self) -> String {
+        format!("webchat.{}.memberships", self.0)
+    }
+
+    /// Revoked sessions, which every node hears.
+    fn sessions(&self) -> String {
+        format!("webchat.{}.sessions", self.0)
     }
 }
 
@@ -148,7 +169,9 @@ async fn run(
     };
     connected.store(client.connection_state() == async_nats::connection::State::Connected, Ordering::SeqCst);
     let mut rooms: HashMap<RoomId, tokio::task::JoinHandle<()>> = HashMap::new();
-    rooms.insert(RoomId(-1), forward(&client, subjects.control(), node, sink.clone()).await);
+    // Keyed below any real room id: these two are never unwatched.
+    rooms.insert(RoomId(-1), forward(&client, subjects.memberships(), node, sink.clone()).await);
+    rooms.insert(RoomId(-2), forward(&client, subjects.sessions(), node, sink.clone()).await);
     loop {
         tokio::select! {
             out = outbox.recv() => match out {
@@ -204,10 +227,7 @@ async fn forward(
 
 impl MessageBus for NatsBus {
     fn publish(&self, event: Event) {
-        let subject = match event.room() {
-            Some(room) if !matches!(event, Event::Membership { .. }) => self.subjects.room(room),
-            _ => self.subjects.control(),
-        };
+        let subject = self.subjects.of(&event);
         match encode(self.node, &event) {
             Ok(payload) => {
                 if self.outbox.try_send((subject, payload)).is_err() {

@@ -117,15 +117,23 @@ impl PresenceStore for Db {
             .collect()
     }
 
-    fn active(&self, room: RoomId, since: DateTime<Utc>) -> StoreResult<Vec<UserId>> {
-        let ids: Vec<String> = self.read(|c| {
-            presence::table
-                .filter(presence::room_id.eq(room.0))
-                .filter(presence::seen_at.ge(to_millis(since)))
-                .select(presence::user_id)
-                .distinct()
-                .load(c)
-        })?;
-        ids.iter().map(|s| parse_uuid(s).map(UserId)).collect()
+    fn active(&self, rooms: &[RoomId], since: DateTime<Utc>) -> StoreResult<Vec<(RoomId, UserId)>> {
+        let mut active = Vec::new();
+        // Bounded IN lists: SQLite caps the number of bound parameters.
+        for chunk in rooms.chunks(500) {
+            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+            let rows: Vec<(i64, String)> = self.read(|c| {
+                presence::table
+                    .filter(presence::room_id.eq_any(&ids))
+                    .filter(presence::seen_at.ge(to_millis(since)))
+                    .select((presence::room_id, presence::user_id))
+                    .distinct()
+                    .load(c)
+            })?;
+            for (room, user) in rows {
+                active.push((RoomId(room), UserId(parse_uuid(&user)?)));
+            }
+        }
+        Ok(active)
     }
 }
