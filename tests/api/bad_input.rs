@@ -1250,6 +1250,38 @@ backend_test!(
 );
 
 backend_test!(
+    async fn an_invalid_update_of_another_users_account_is_forbidden_not_invalid(app) {
+        let alex = app.user("alex").await;
+        let bob = app.user("bob").await;
+        let path = format!("/api/users/user/{}", bob.id);
+        let r = app.request(reqwest::Method::PUT, &path, Some(&alex.access), Some(json!({"email": "nope"}))).await;
+        assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+        let unknown = format!("/api/users/user/{}", uuid::Uuid::new_v4());
+        let r = app.request(reqwest::Method::PATCH, &unknown, Some(&alex.access), Some(json!({"email": "nope"}))).await;
+        assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+        assert_eq!(me(&app, &bob).await["email"], "bob@example.com", "nothing changed");
+    }
+);
+
+backend_test!(
+    async fn a_405_names_the_allowed_methods_and_head_answers_where_get_does(app) {
+        let alex = app.user("alex").await;
+        let r = app.request(reqwest::Method::DELETE, "/api/rooms/general/messages/", Some(&alex.access), None).await;
+        assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("GET, POST, HEAD"));
+        assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        let r = app.request(reqwest::Method::GET, "/api/users/login/", None, None).await;
+        assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+        let r = app.request(reqwest::Method::HEAD, "/livez", None, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.bytes().await.expect("body").is_empty(), "HEAD has no body");
+        let r = app.request(reqwest::Method::HEAD, "/api/users/me/", None, None).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = app.request(reqwest::Method::HEAD, "/api/users/me/", Some(&alex.access), None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+);
+
+backend_test!(
     async fn every_route_answers_with_and_without_a_trailing_slash(app) {
         let alex = app.user("alex").await;
         for path in ["/livez", "/livez/", "/readyz", "/readyz/"] {

@@ -7,8 +7,9 @@ pub mod users;
 
 use crate::error::ApiError;
 use crate::rate_limit::limit_auth;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, Resource, ResponseError, Route, guard, web};
 
 /// Declares the route table once: `configure` registers it and `ROUTES` lists it, so the
 /// OpenAPI document can be checked against what is really served.
@@ -16,7 +17,12 @@ macro_rules! routes {
     ($( $path:literal $( [$wrap:expr] )? => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
         /// Registers every route, the JSON 404 and the per-path 405s.
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $( cfg.service(resource($path) $( .route(web::$method().to($handler)) )+ $( .wrap($wrap) )? ); )*
+            $( cfg.service(
+                resource($path, &[ $( stringify!($method) ),+ ])
+                    $( .route(web::$method().to($handler)) )+
+                    $( .route(head_if_get(stringify!($method)).to($handler)) )+
+                    $( .wrap($wrap) )?
+            ); )*
             cfg.default_service(web::to(not_found));
         }
 
@@ -75,15 +81,29 @@ pub async fn web_client() -> HttpResponse {
         .body(WEB_CLIENT)
 }
 
-/// A resource whose other methods answer a JSON 405.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource whose other methods answer a JSON 405 naming the allowed ones (`Allow`).
+fn resource(path: &str, methods: &[&str]) -> Resource {
+    let mut allowed: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+    if methods.contains(&"get") {
+        allowed.push("HEAD".into());
+    }
+    let allow = HeaderValue::from_str(&allowed.join(", ")).unwrap_or(HeaderValue::from_static("GET"));
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut res = ApiError::MethodNotAllowed.error_response();
+            res.headers_mut().insert(header::ALLOW, allow);
+            res
+        }
+    }))
+}
+
+/// `HEAD` is answered wherever `GET` is (the same handler; actix sends no body for it).
+/// For other methods the extra route matches nothing, so it changes nothing.
+fn head_if_get(method: &str) -> Route {
+    if method == "get" { web::head() } else { web::route().guard(guard::fn_guard(|_| false)) }
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
 }

@@ -256,7 +256,10 @@ impl AccountService {
     }
 
     /// 404 for an unknown user, 403 for someone else's account.
-    fn owned(&self, ctx: AuthContext, target: UserId) -> DomainResult<()> {
+    /// Whether `ctx` may change `target`'s account: only its owner may.
+    /// # Errors
+    /// `Forbidden` for another user's account, `NotFound` when there is no such user.
+    pub fn owned(&self, ctx: AuthContext, target: UserId) -> DomainResult<()> {
         if target == ctx.user_id {
             return Ok(());
         }

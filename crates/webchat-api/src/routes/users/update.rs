@@ -16,6 +16,12 @@ async fn update(
     body: JsonObject,
     full: bool,
 ) -> Result<HttpResponse, ApiError> {
+    // Someone else's account is refused before its body is even read: a 403 says more
+    // than a 400 about a request that could never succeed.
+    if target != ctx.user_id {
+        let accounts = state.accounts.clone();
+        blocking(move || accounts.owned(ctx, target)).await?;
+    }
     let mut f = Fields::new(body.0);
     let patch = if full {
         UserPatch {
