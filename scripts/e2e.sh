@@ -46,7 +46,7 @@ if [ -n "${WEBCHAT_BIN:-}" ]; then
   BIN=$WEBCHAT_BIN
   [ -x "$BIN" ] || { say "WEBCHAT_BIN=$BIN is not an executable file"; exit 1; }
 else
-  BIN=$ROOT/target/debug/webchat
+  BIN=${CARGO_TARGET_DIR:-$ROOT/target}/debug/webchat
   # Always through cargo: the page is embedded at build time, so a stale binary would test
   # an old client (a no-op when the binary is fresh).
   cargo build -q -p webchat-server --bin webchat >&2

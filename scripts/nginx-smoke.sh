@@ -16,7 +16,7 @@ fi
 export PATH="$PATH:/usr/sbin"
 scripts/ensure-postgres.sh
 scripts/ensure-nats.sh
-bin=${WEBCHAT_BIN:-target/debug/webchat}
+bin=${WEBCHAT_BIN:-${CARGO_TARGET_DIR:-target}/debug/webchat}
 [ -n "${WEBCHAT_BIN:-}" ] || cargo build -q -p webchat-server --bin webchat
 db="webchat_nginx_$RANDOM$RANDOM"
 pids=()

@@ -16,7 +16,7 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
-bin=${WEBCHAT_BIN:-target/debug/webchat}
+bin=${WEBCHAT_BIN:-${CARGO_TARGET_DIR:-target}/debug/webchat}
 [ -n "${WEBCHAT_BIN:-}" ] || cargo build -q -p webchat-server --bin webchat
 
 tmp=$(mktemp -d)
