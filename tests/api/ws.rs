@@ -426,35 +426,49 @@ backend_test!(
         let flag = bob_offline.clone();
         let reader = tokio::spawn(async move {
             let mut seqs = Vec::new();
+            let mut received = std::collections::HashMap::new();
             while seqs.len() < *total_rx.borrow_and_update() {
                 tokio::select! {
                     _ = total_rx.changed() => {}
                     f = fast.next() => {
                         let f = f.expect("the normal reader stays open");
                         if f["type"] == "message" {
-                            seqs.push(f["seq"].as_i64().expect("seq"));
+                            let seq = f["seq"].as_i64().expect("seq");
+                            received.insert(seq, std::time::Instant::now());
+                            seqs.push(seq);
                         } else if f["type"] == "presence" && f["user"] == "bob" && f["status"] == "offline" {
                             flag.store(true, std::sync::atomic::Ordering::SeqCst);
                         }
                     }
                 }
             }
-            seqs
+            (seqs, received)
         });
         let big = "x".repeat(3900);
         let mut sent = 0;
+        let mut stored = std::collections::HashMap::new();
         while sent < 4000 && !bob_offline.load(std::sync::atomic::Ordering::SeqCst) {
             let posts = (0..50).map(|_| app.post("/api/rooms/general/messages/", Some(&alex.access), json!({"content": big})));
             for r in futures_util::future::join_all(posts).await {
-                assert_eq!(r.status(), StatusCode::CREATED);
+                let done = std::time::Instant::now();
+                let m = json_of(r, StatusCode::CREATED).await;
+                stored.insert(m["seq"].as_i64().expect("seq"), done);
                 sent += 1;
             }
         }
         assert!(bob_offline.load(std::sync::atomic::Ordering::SeqCst), "the slow reader was closed");
         assert_eq!(slow.closed().await, Some(4008), "the slow reader is told why");
         total_tx.send(sent).expect("reader alive");
-        let seqs = reader.await.expect("reader");
+        let (seqs, received) = reader.await.expect("reader");
         assert_eq!(seqs, (1..=sent as i64).collect::<Vec<_>>(), "the normal reader got every message, in order");
+        // On time: the stuck reader never held the room back. (A generous bound: this is a
+        // check that nothing waits for the slow socket, not a latency measurement.)
+        let worst = stored
+            .iter()
+            .map(|(seq, done)| received[seq].saturating_duration_since(*done))
+            .max()
+            .unwrap_or_default();
+        assert!(worst < std::time::Duration::from_secs(2), "the normal reader lagged {worst:?}");
         // It resumes from its last seq and gets everything.
         let mut again = connect(app.port, &format!("{}&after_seq=0", chat("general", &bob.access))).await;
         let first = again.frame().await;
