@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run build test fmt-check lint deps-gate test-all fmt clean bench bench-quick
+.PHONY: run build test fmt-check lint deps-gate test-all fmt clean bench bench-quick soak
 
 run:
 	$(CARGO) run --release -p webchat-server --bin webchat
@@ -44,3 +44,8 @@ bench:
 
 bench-quick:
 	scripts/bench.sh quick
+
+# W8: a 30 s warm-up, then 5 minutes of mixed load on one server (SQLite, core 0; the load
+# generator on core 1): RSS growth, errors and lost messages. Results in target/bench/soak/.
+soak:
+	scripts/bench.sh soak

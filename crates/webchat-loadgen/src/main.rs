@@ -8,13 +8,14 @@ mod idle;
 mod pairs;
 mod report;
 mod rest;
+mod soak;
 mod util;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
-/// Load generator for the webchat server: workloads W1–W7 and W9 of docs/benchmarks.md.
+/// Load generator for the webchat server: workloads W1–W9 of docs/benchmarks.md.
 #[derive(Debug, Parser)]
 #[command(name = "webchat-loadgen", version, about)]
 struct Cli {
@@ -56,6 +57,9 @@ enum Cmd {
     W6(rest::RestArgs),
     /// Logins back to back (start the server with the bcrypt cost to measure).
     W7(rest::LoginArgs),
+    /// Soak: minutes of mixed load (rooms with open-loop senders, REST reads, sockets that
+    /// drop and resume with `?after_seq=`) while the server's RSS is sampled (needs --server-pid).
+    W8(soak::SoakArgs),
     /// Cross-node fan-out: senders on --server (node A), 1000 receivers in the same room on
     /// --recv-server (node B), 1000 messages/s; without --recv-server, the one-node baseline.
     W9(fanout::CrossArgs),
@@ -83,6 +87,7 @@ fn label(cmd: &Cmd) -> &'static str {
         Cmd::W5(_) | Cmd::W5Child(_) => "W5",
         Cmd::W6(_) => "W6",
         Cmd::W7(_) => "W7",
+        Cmd::W8(_) => "W8",
         Cmd::W9(_) => "W9",
         Cmd::Bcrypt(_) => "bcrypt",
         Cmd::Report(_) => "report",
@@ -104,6 +109,7 @@ async fn run(cli: &Cli, env: &util::Env) -> Result<Option<Value>, String> {
         }
         Cmd::W6(a) => rest::rest(env, a).await?,
         Cmd::W7(a) => rest::login(env, a).await?,
+        Cmd::W8(a) => soak::soak(env, a).await?,
         Cmd::W9(a) => fanout::cross(env, a).await?,
         Cmd::Bcrypt(a) => rest::bcrypt_alone(a)?,
         Cmd::Report(_) => return Ok(None),

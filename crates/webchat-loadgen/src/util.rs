@@ -149,7 +149,22 @@ pub async fn accounts(env: &Env, tag: &str, n: usize, concurrency: usize) -> Res
 
 /// Opens `/ws/chat/{room}/` and waits for `ready`: the socket and the room's `last_seq`.
 pub async fn connect(env: &Env, room: &str, token: &str) -> Result<(Ws, i64), String> {
-    let url = format!("{}/ws/chat/{room}/?token={token}", env.ws_base);
+    connect_after(env, room, token, None, |_| {}).await
+}
+
+/// Opens `/ws/chat/{room}/`, resuming with `?after_seq=` when given, and waits for `ready`:
+/// the socket and the room's `last_seq`. Every `message` and `error` frame the server sends
+/// before `ready` (the replay of a resume) goes to `before_ready`, in order; a
+/// `resync_required` instead of the replay is an error.
+pub async fn connect_after(
+    env: &Env,
+    room: &str,
+    token: &str,
+    after_seq: Option<i64>,
+    mut before_ready: impl FnMut(Frame),
+) -> Result<(Ws, i64), String> {
+    let resume = after_seq.map(|s| format!("&after_seq={s}")).unwrap_or_default();
+    let url = format!("{}/ws/chat/{room}/?token={token}{resume}", env.ws_base);
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
         tokio_tungstenite::connect_async_with_config(url, None, true),
@@ -163,12 +178,19 @@ pub async fn connect(env: &Env, room: &str, token: &str) -> Result<(Ws, i64), St
             Err(_) => return Err("no ready frame within 30 s".into()),
             Ok(None) => return Err("socket closed before ready".into()),
             Ok(Some(Err(e))) => return Err(format!("socket error before ready: {e}")),
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
-                if v["type"] == "ready" {
-                    return Ok((ws, v["last_seq"].as_i64().unwrap_or(0)));
+            Ok(Some(Ok(Message::Text(t)))) => match parse(t.as_str()) {
+                f @ (Frame::Message(_) | Frame::Error(_)) => before_ready(f),
+                Frame::Ack { .. } => {}
+                Frame::Other => {
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                    if v["type"] == "ready" {
+                        return Ok((ws, v["last_seq"].as_i64().unwrap_or(0)));
+                    }
+                    if v["type"] == "resync_required" {
+                        return Err(format!("resync_required instead of a replay: {t}"));
+                    }
                 }
-            }
+            },
             Ok(Some(Ok(Message::Close(c)))) => return Err(format!("closed before ready: {c:?}")),
             Ok(Some(Ok(_))) => {}
         }
@@ -336,6 +358,49 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A process's thread count, from /proc/<pid>/status (Threads).
+pub fn threads(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:"))?.trim().parse().ok()
+}
+
+/// Open file descriptors of a process (sockets, database files), from /proc/<pid>/fd.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// The port of `http://HOST:PORT`.
+pub fn port_of(base: &str) -> Option<u16> {
+    base.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+/// Established IPv4 connections on this machine to `port` (client side, from
+/// /proc/net/tcp), and how many of them belong to this process: the others are other clients
+/// of the server under test.
+pub fn clients_of(port: u16) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let remote = format!(":{port:04X}");
+    // Fields: sl, local_address, rem_address, st (01: established), …, inode (the 10th).
+    let inodes: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let to_port = f.get(2)?.ends_with(&remote) && *f.get(3)? == "01";
+            to_port.then(|| f.get(9).copied()).flatten()
+        })
+        .collect();
+    let mine: HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .ok()?
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.ok()?.path()).ok()?;
+            Some(target.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let ours = inodes.iter().filter(|i| mine.contains(**i)).count();
+    Some((inodes.len() as u64, ours as u64))
+}
+
 /// CPU use of this process and of the server between `start` and now, as a share of one core.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
@@ -390,6 +455,17 @@ mod tests {
             Frame::Ack { seq: 4 }
         );
         assert_eq!(parse(r#"{"type":"presence"}"#), Frame::Other);
+    }
+
+    #[test]
+    fn connections_to_a_port_are_told_apart_from_other_clients() -> std::io::Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        assert_eq!(port_of(&format!("http://127.0.0.1:{port}")), Some(port));
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        let _server_side = listener.accept()?;
+        assert_eq!(clients_of(port), Some((1, 1)));
+        Ok(())
     }
 
     #[test]
