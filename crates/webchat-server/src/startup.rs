@@ -226,6 +226,11 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(usize::from(workers));
         }
+        // Blocking work is database calls (bounded by the pool) and bcrypt (bounded by the
+        // cores): threads beyond about twice the pool only wait for a connection, yet each
+        // one that a burst spawns keeps its stack and allocator arena (actix allows 512).
+        let blocking = usize::try_from(config.db_pool).unwrap_or(16).saturating_mul(2).max(8);
+        server = server.worker_max_blocking_threads(blocking);
         let server = server
             .listen(listener)
             .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?
