@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::rate_limit::limit_auth;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpResponse, Resource, ResponseError, Route, guard, web};
+use actix_web::{HttpResponse, Resource, ResponseError, web};
 
 /// Declares the route table once: `configure` registers it and `ROUTES` lists it, so the
 /// OpenAPI document can be checked against what is really served.
@@ -19,8 +19,7 @@ macro_rules! routes {
         pub fn configure(cfg: &mut web::ServiceConfig) {
             $( cfg.service(
                 resource($path, &[ $( stringify!($method) ),+ ])
-                    $( .route(web::$method().to($handler)) )+
-                    $( .route(head_if_get(stringify!($method)).to($handler)) )+
+                    $( .route(method::$method().to($handler)) )+
                     $( .wrap($wrap) )?
             ); )*
             cfg.default_service(web::to(not_found));
@@ -98,10 +97,16 @@ fn resource(path: &str, methods: &[&str]) -> Resource {
     }))
 }
 
-/// `HEAD` is answered wherever `GET` is (the same handler; actix sends no body for it).
-/// For other methods the extra route matches nothing, so it changes nothing.
-fn head_if_get(method: &str) -> Route {
-    if method == "get" { web::head() } else { web::route().guard(guard::fn_guard(|_| false)) }
+/// The routes' method guards. `get` also takes `HEAD` (the same handler; actix sends no
+/// body for it).
+mod method {
+    use actix_web::{Route, guard, web};
+
+    pub fn get() -> Route {
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    }
+
+    pub use web::{delete, patch, post, put};
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
