@@ -170,6 +170,11 @@ backend_test!(
         let text = metrics(&app).await;
         assert!(!text.contains(&alex.id), "a raw path leaked into a label");
         assert!(text.contains("route=\"/api/users/user/{id}\""));
+        // Nor do made-up methods.
+        let odd = reqwest::Method::from_bytes(b"FROBNICATE").expect("method");
+        app.client.request(odd, app.url("/livez")).send().await.expect("sent");
+        let text = metrics(&app).await;
+        assert!(!text.contains("FROBNICATE") && text.contains("method=\"OTHER\""));
     }
 );
 
