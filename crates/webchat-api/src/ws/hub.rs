@@ -10,7 +10,7 @@
 use super::frames::{self, Frame, Outgoing};
 use crate::presence::Presence;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
@@ -195,6 +195,8 @@ pub struct Hub {
     presence: Arc<Presence>,
     /// Makes a presence change and its notice one step, so notices keep their order.
     presence_lock: Mutex<()>,
+    /// The last heartbeat refreshed fewer rows than this node has sockets.
+    presence_short: AtomicBool,
     /// Rooms with a repair queued: one queued repair per room is enough.
     repairs_queued: Mutex<HashSet<RoomId>>,
     bus: Arc<dyn MessageBus>,
@@ -231,6 +233,7 @@ impl Hub {
             users: Mutex::default(),
             presence,
             presence_lock: Mutex::default(),
+            presence_short: AtomicBool::new(false),
             repairs_queued: Mutex::default(),
             bus,
             room_service,
@@ -415,8 +418,15 @@ impl Hub {
         match cluster.store.heartbeat(cluster.node, now) {
             // Another node expired some of ours (this node stalled past the TTL): enter
             // every live socket's row again and say so, as the others announced offline.
-            Ok(refreshed) if refreshed < local.len() => self.reenter(cluster, &local, now),
-            Ok(_) => {}
+            // A socket whose row is still queued on this thread looks short once; expired
+            // rows stay short, so only a second shortfall in a row counts.
+            Ok(refreshed) if refreshed < local.len() => {
+                if self.presence_short.swap(true, Ordering::Relaxed) {
+                    self.presence_short.store(false, Ordering::Relaxed);
+                    self.reenter(cluster, &local, now);
+                }
+            }
+            Ok(_) => self.presence_short.store(false, Ordering::Relaxed),
             Err(e) => tracing::warn!(error = %e, "cannot refresh presence"),
         }
         let before = now - chrono::Duration::from_std(PRESENCE_TTL).unwrap_or_default();
