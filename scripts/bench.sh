@@ -234,7 +234,9 @@ workloads() {
   run "$b" "$url" 4 w1 --secs 20
   run "$b" "$url" 4 w2 --secs 20
   run "$b" "$url" 4 w3 --step-secs 4 --max-steps 14
+  # W4 paced at the 10,000 messages/s of its target, then closed-loop for the most it takes.
   run "$b" "$url" 4 w4 --rooms 500 --secs 15
+  run "$b" "$url" 4 w4 --rooms 500 --secs 10 --rate 0
   run "$b" "$url" 4 w5 --sockets 10000 --procs 2
   run "$b" "$url" 12 w7 --secs 10 ${bcrypt_rate:+--bcrypt-baseline "$bcrypt_rate"}
   # A short W8 (about 95 s) for its integrity and error checks; the 5-minute soak whose RSS

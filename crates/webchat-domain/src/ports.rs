@@ -7,8 +7,9 @@
 
 use crate::StoreError;
 use crate::model::{
-    Claims, Event, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room, RoomId,
-    RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch, Username,
+    Appended, Claims, Event, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room,
+    RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch,
+    Username,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -92,14 +93,26 @@ pub trait RoomRepository: Send + Sync {
     fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool>;
 }
 
+/// Receives the outcome of [`MessageRepository::append_then`].
+pub type AppendDone = Box<dyn FnOnce(StoreResult<Appended>) + Send>;
+
 /// The message log of every room.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait MessageRepository: Send + Sync {
     /// Appends a message with the next `seq` of its room, assigned inside the same
-    /// transaction, so a room's `seq`s never have gaps or repeats. When `client_msg_id` was
-    /// already used by this sender in this room, stores nothing and returns the original with
-    /// `false`.
-    fn append(&self, message: &NewMessage) -> StoreResult<(Message, bool)>;
+    /// transaction, so a room's `seq`s never have gaps or repeats. In that transaction the
+    /// sender must be a member of the room ([`Appended::NotAMember`] otherwise), and a
+    /// `client_msg_id` this sender already used in this room stores nothing and returns the
+    /// original ([`Appended::Duplicate`]). Stores may commit concurrent appends together
+    /// (group commit); each call still returns only once its message is durable.
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached; never `Conflict`.
+    fn append(&self, message: &NewMessage) -> StoreResult<Appended>;
+    /// [`append`](Self::append) without waiting: queues the message and returns at once;
+    /// `done` runs with the outcome, on a thread of the store's, once the message is durable
+    /// or has failed. Outcomes are handed over in the order the store took the seqs, so a
+    /// room's messages reach `done` in `seq` order. `done` must not block.
+    fn append_then(&self, message: NewMessage, done: AppendDone);
     fn page(&self, room: RoomId, cursor: HistoryCursor, limit: u32) -> StoreResult<HistoryPage>;
     /// The last `per_room` messages of each room (oldest first within a room).
     fn latest(&self, rooms: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>>;

@@ -1,5 +1,13 @@
 //! W4: many rooms of two users; each user sends, waits for its own message to come back,
 //! and sends again. Every message is stored (acknowledged) and checked on both sockets.
+//!
+//! With `--rate R` (the default, 10,000 messages/s in all) each user sends on a schedule of
+//! R / users messages per second, never with two in flight: a message whose turn comes while
+//! the previous one is still out goes as soon as that one is back, and its latency counts
+//! from its turn (no coordinated omission). With `--rate 0` every user sends again the
+//! moment its message is back (closed loop): that measures the most the server takes, but
+//! its latency is only Little's law (1,000 in flight at 10,000/s is 100 ms each), so the
+//! latency target applies to the paced run.
 
 use crate::fanout::secs_parser;
 use crate::util::{
@@ -28,6 +36,9 @@ pub struct PairsArgs {
     pub warmup: f64,
     #[arg(long, default_value_t = 32)]
     pub pad: usize,
+    /// Messages per second offered by all users together; 0 for a closed loop.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub rate: f64,
     /// How long a sender waits for its own message before it counts a timeout and goes on.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
@@ -60,6 +71,9 @@ struct Plan {
     epoch: Instant,
     timeout: Duration,
     pad: String,
+    /// Each user's interval between sends; `None` in a closed loop.
+    period: Option<Duration>,
+    users: usize,
 }
 
 /// What one frame meant to the socket that read it.
@@ -129,10 +143,15 @@ async fn pair_socket(
     let mut check = SeqCheck::new(last_seq);
     let room = &room_max[i / 2];
     let (mut sent, mut own_acks, mut dead) = (0u64, 0u64, false);
-    tokio::time::sleep_until(plan.start.into()).await;
+    // Paced users are spread evenly over one period.
+    let mut turn =
+        plan.start + plan.period.map_or(Duration::ZERO, |p| p.mul_f64(i as f64 / plan.users.max(1) as f64));
     let mut k = 0u64;
-    'send: while Instant::now() < plan.end {
+    'send: while turn < plan.end {
+        tokio::time::sleep_until(turn.into()).await;
         let sent_at = Instant::now();
+        // Latency counts from the turn: a late send is the server's delay too.
+        let origin = if plan.period.is_some() { turn } else { sent_at };
         let t = sent_at.duration_since(plan.epoch).as_nanos();
         let frame = format!(
             r#"{{"type":"message","content":"t={t} p=0 s={i} k={k} {}","client_msg_id":"{i}-{k}"}}"#,
@@ -155,11 +174,11 @@ async fn pair_socket(
             };
             match handle(i, k, next, &mut check, room, &agg, &mut own_acks) {
                 Seen::Own => {
-                    if sent_at >= plan.measure_from && sent_at < plan.end {
+                    if origin >= plan.measure_from && origin < plan.end {
                         let mut a = lock(&agg);
                         record_ns(
                             &mut a.hist,
-                            u64::try_from(sent_at.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                            u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX),
                         );
                         a.measured += 1;
                     }
@@ -173,6 +192,10 @@ async fn pair_socket(
             }
         }
         k += 1;
+        turn = match plan.period {
+            Some(p) => turn + p,
+            None => Instant::now(),
+        };
     }
     // Everyone has stopped sending: read what is still on its way, for the check.
     barrier.wait().await;
@@ -234,6 +257,8 @@ pub async fn pairs(env: &Env, args: &PairsArgs) -> Result<Value, String> {
         epoch: env.epoch,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         pad: "x".repeat(args.pad),
+        period: (args.rate > 0.0).then(|| Duration::from_secs_f64(n as f64 / args.rate)),
+        users: n,
     };
     let barrier = Arc::new(Barrier::new(n));
     let mut cpu = None;
@@ -271,6 +296,8 @@ pub async fn pairs(env: &Env, args: &PairsArgs) -> Result<Value, String> {
     let a = lock(&agg);
     let mut out = json!({
         "workload": "W4",
+        "mode": if args.rate > 0.0 { "paced" } else { "closed" },
+        "offered_per_s": args.rate,
         "rooms": n / 2,
         "sockets": n,
         "setup_secs": setup_secs,

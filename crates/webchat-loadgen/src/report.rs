@@ -118,6 +118,12 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
             rows.push(row("p99 ms at that rate", f(line, &["p99_ms_at_max"]), Goal::Info));
             integrity(&mut rows);
         }
+        "W4" if line.get("mode").and_then(Value::as_str) == Some("closed") => {
+            rows.push(row("closed loop: max messages/s", f(line, &["messages_per_s"]), Goal::Info));
+            rows.push(row("closed loop: p99 ms (Little's law)", f(line, &["latency", "p99_ms"]), Goal::Info));
+            rows.push(row("closed loop: unacked", f(line, &["unacked"]), Goal::AtMost(0.0)));
+            integrity(&mut rows);
+        }
         "W4" => {
             let (rate, p99) =
                 if pg { (Goal::AtLeast(10_000.0), Goal::AtMost(20.0)) } else { (Goal::Info, Goal::Info) };

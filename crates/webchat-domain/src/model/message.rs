@@ -104,6 +104,18 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// What an append did. Membership is checked in the transaction that assigns the `seq`,
+/// so someone who left the room a moment ago cannot slip a message in after the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, with the room's next `seq`.
+    Stored(Message),
+    /// This sender already used the `client_msg_id` in this room: the original; nothing stored.
+    Duplicate(Message),
+    /// The sender is not a member of the room: nothing stored.
+    NotAMember,
+}
+
 /// Which page of a room's history to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistoryCursor {

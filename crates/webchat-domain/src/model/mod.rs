@@ -10,7 +10,9 @@ mod user;
 
 pub use event::Event;
 pub use ids::{MessageId, RoomId, SessionId, UserId};
-pub use message::{ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq};
+pub use message::{
+    Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq,
+};
 pub use room::{Room, RoomListQuery, RoomName, RoomView};
 pub use session::{AuthContext, Claims, Session, TokenKind, TokenPair};
 pub use user::{Email, NewUser, Password, PasswordHash, User, UserListQuery, UserPatch, Username};

@@ -4,10 +4,10 @@ use super::DomainResult;
 use crate::DomainError;
 use crate::model::Event;
 use crate::model::{
-    AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Room, RoomId,
-    RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
+    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage,
+    Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
 };
-use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository};
+use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository, StoreResult};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -120,19 +120,40 @@ impl RoomService {
         content: MessageContent,
         client_msg_id: Option<ClientMsgId>,
     ) -> DomainResult<(Message, bool)> {
-        self.require_member(viewer.user_id, room)?;
-        let message = NewMessage {
+        let message = self.new_message(viewer, room, content, client_msg_id);
+        settle(&*self.bus, self.messages.append(&message))
+    }
+
+    /// [`post_to`](Self::post_to) without waiting: returns at once, and `done` gets the
+    /// result on a thread of the store's once the message is durable. No thread waits for
+    /// the commit, so a socket can have many sends in flight for the price of a callback.
+    pub fn post_to_then(
+        &self,
+        viewer: AuthContext,
+        room: RoomId,
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+        done: impl FnOnce(DomainResult<(Message, bool)>) + Send + 'static,
+    ) {
+        let message = self.new_message(viewer, room, content, client_msg_id);
+        let bus = Arc::clone(&self.bus);
+        self.messages.append_then(message, Box::new(move |outcome| done(settle(&*bus, outcome))));
+    }
+
+    fn new_message(
+        &self,
+        viewer: AuthContext,
+        room: RoomId,
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+    ) -> NewMessage {
+        NewMessage {
             room_id: room,
             sender_id: viewer.user_id,
             content,
             client_msg_id,
             created_at: self.clock.now(),
-        };
-        let (message, created) = self.messages.append(&message)?;
-        if created {
-            self.bus.publish(Event::Message(message.clone()));
         }
-        Ok((message, created))
     }
 
     /// The room of this name.
@@ -194,10 +215,6 @@ impl RoomService {
         self.rooms.find_by_name(name)?.ok_or(DomainError::NotFound("room"))
     }
 
-    fn require_member(&self, user: UserId, room: RoomId) -> DomainResult<()> {
-        if self.rooms.read_markers(user, &[room])?.is_empty() { Err(DomainError::NotAMember) } else { Ok(()) }
-    }
-
     fn one_view(&self, viewer: UserId, room: Room) -> DomainResult<RoomView> {
         self.views(viewer, vec![room], ROOM_VIEW_MESSAGES)?
             .pop()
@@ -250,6 +267,19 @@ impl RoomService {
                 }
             })
             .collect())
+    }
+}
+
+/// An append's outcome as the use case answers it: a stored message is published (before
+/// the caller hears of it, so its own socket never gets the ack before the message).
+fn settle(bus: &dyn MessageBus, outcome: StoreResult<Appended>) -> DomainResult<(Message, bool)> {
+    match outcome? {
+        Appended::Stored(message) => {
+            bus.publish(Event::Message(message.clone()));
+            Ok((message, true))
+        }
+        Appended::Duplicate(original) => Ok((original, false)),
+        Appended::NotAMember => Err(DomainError::NotAMember),
     }
 }
 

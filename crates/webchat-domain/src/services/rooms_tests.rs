@@ -2,7 +2,7 @@ use super::*;
 use crate::StoreError;
 use crate::model::{MessageId, Page, SessionId};
 use crate::ports::{
-    MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository,
+    MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository, StoreResult,
 };
 use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::eq;
@@ -135,16 +135,6 @@ impl Mocks {
             joined: true,
             messages,
         }
-    }
-
-    /// ALICE is a member of `room` (or not, with `member == false`).
-    fn alice_member_of(&mut self, room: RoomId, member: bool) {
-        let markers = if member { vec![(room, Seq(1))] } else { vec![] };
-        self.rooms
-            .expect_read_markers()
-            .withf(move |user, ids| *user == ALICE && ids == [room])
-            .times(1)
-            .return_const(Ok(markers));
     }
 
     fn service(self) -> RoomService {
@@ -493,13 +483,12 @@ fn post_by_a_member_appends_the_message_and_publishes_it() {
     };
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.alice_member_of(GENERAL, true);
     let answer = stored.clone();
     m.messages
         .expect_append()
         .with(eq(expected_new_message()))
         .times(1)
-        .returning(move |_| Ok((answer.clone(), true)));
+        .returning(move |_| Ok(Appended::Stored(answer.clone())));
 
     assert_eq!(post_hello(m), (Ok((stored.clone(), true)), vec![Event::Message(stored)]));
 }
@@ -513,23 +502,21 @@ fn post_of_a_resent_client_msg_id_returns_the_original_not_created_and_publishes
     };
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.alice_member_of(GENERAL, true);
     let answer = original.clone();
     m.messages
         .expect_append()
         .with(eq(expected_new_message()))
         .times(1)
-        .returning(move |_| Ok((answer.clone(), false)));
+        .returning(move |_| Ok(Appended::Duplicate(answer.clone())));
 
     assert_eq!(post_hello(m), (Ok((original, false)), vec![]));
 }
 
 #[test]
-fn post_by_a_non_member_fails_with_not_a_member_and_stores_and_publishes_nothing() {
+fn post_by_a_non_member_fails_with_not_a_member_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.alice_member_of(GENERAL, false);
-    m.messages.expect_append().never();
+    m.messages.expect_append().times(1).returning(|_| Ok(Appended::NotAMember));
 
     assert_eq!(post_hello(m), (Err(DomainError::NotAMember), vec![]));
 }
@@ -548,7 +535,6 @@ fn post_to_an_unknown_room_fails_with_not_found_and_stores_and_publishes_nothing
 fn post_that_the_store_fails_to_append_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));
-    m.alice_member_of(GENERAL, true);
     m.messages.expect_append().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
 
     assert_eq!(post_hello(m), (Err(DomainError::Unavailable), vec![]));
@@ -558,7 +544,6 @@ fn post_that_the_store_fails_to_append_publishes_nothing() {
 fn post_to_a_room_id_by_a_member_appends_the_message_and_publishes_it() {
     let stored = Message { content: content("hi"), ..message(&room(RANDOM, "random", 3), 4, ALICE, "alice") };
     let mut m = Mocks::new();
-    m.alice_member_of(RANDOM, true);
     let expected = NewMessage {
         room_id: RANDOM,
         sender_id: ALICE,
@@ -567,7 +552,11 @@ fn post_to_a_room_id_by_a_member_appends_the_message_and_publishes_it() {
         created_at: now(),
     };
     let answer = stored.clone();
-    m.messages.expect_append().with(eq(expected)).times(1).returning(move |_| Ok((answer.clone(), true)));
+    m.messages
+        .expect_append()
+        .with(eq(expected))
+        .times(1)
+        .returning(move |_| Ok(Appended::Stored(answer.clone())));
 
     assert_eq!(
         m.run(|s| s.post_to(ctx(ALICE), RANDOM, content("hi"), None)),
@@ -578,13 +567,63 @@ fn post_to_a_room_id_by_a_member_appends_the_message_and_publishes_it() {
 #[test]
 fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member_and_publishes_nothing() {
     let mut m = Mocks::new();
-    m.alice_member_of(RANDOM, false);
-    m.messages.expect_append().never();
+    m.messages.expect_append().times(1).returning(|_| Ok(Appended::NotAMember));
 
     assert_eq!(
         m.run(|s| s.post_to(ctx(ALICE), RANDOM, content("hi"), None)),
         (Err(DomainError::NotAMember), vec![])
     );
+}
+
+/// Runs `post_to_then` with a store that answers `outcome`; the result `done` got.
+fn post_then(
+    m: Mocks,
+    outcome: StoreResult<Appended>,
+) -> (Option<DomainResult<(Message, bool)>>, Vec<Event>) {
+    let mut m = m;
+    let answer = Mutex::new(Some(outcome));
+    m.messages.expect_append_then().times(1).returning(move |_, done| {
+        done(answer.lock().expect("lock").take().expect("one answer"));
+    });
+    let got = Arc::new(Mutex::new(None));
+    let sink = Arc::clone(&got);
+    let ((), events) = m.run(|s| {
+        s.post_to_then(ctx(ALICE), RANDOM, content("hi"), None, move |r| {
+            *sink.lock().expect("lock") = Some(r)
+        });
+    });
+    let got = got.lock().expect("lock").take();
+    (got, events)
+}
+
+#[test]
+fn post_to_then_hands_over_a_stored_message_after_publishing_it() {
+    let stored = Message { content: content("hi"), ..message(&room(RANDOM, "random", 3), 4, ALICE, "alice") };
+    let (got, events) = post_then(Mocks::new(), Ok(Appended::Stored(stored.clone())));
+    assert_eq!(got, Some(Ok((stored.clone(), true))));
+    assert_eq!(events, vec![Event::Message(stored)]);
+}
+
+#[test]
+fn post_to_then_hands_over_a_resend_as_not_created_and_publishes_nothing() {
+    let original = message(&room(RANDOM, "random", 3), 2, ALICE, "alice");
+    let (got, events) = post_then(Mocks::new(), Ok(Appended::Duplicate(original.clone())));
+    assert_eq!(got, Some(Ok((original, false))));
+    assert_eq!(events, vec![]);
+}
+
+#[test]
+fn post_to_then_by_a_non_member_fails_with_not_a_member_and_publishes_nothing() {
+    let (got, events) = post_then(Mocks::new(), Ok(Appended::NotAMember));
+    assert_eq!(got, Some(Err(DomainError::NotAMember)));
+    assert_eq!(events, vec![]);
+}
+
+#[test]
+fn post_to_then_passes_on_a_store_failure_and_publishes_nothing() {
+    let (got, events) = post_then(Mocks::new(), Err(StoreError::Unavailable("down".into())));
+    assert_eq!(got, Some(Err(DomainError::Unavailable)));
+    assert_eq!(events, vec![]);
 }
 
 // ---------------------------------------------------------------------------------------

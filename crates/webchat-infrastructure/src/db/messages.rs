@@ -1,14 +1,15 @@
 //! The `messages` table: [`MessageRepository`], the per-room logs.
 
+use super::pg_batch;
 use super::schema::{memberships, messages, rooms, users};
 use super::users::parse_uuid;
-use super::{Db, DbConnection, TxError, from_millis, to_millis};
+use super::{Core, Db, DbConnection, TxError, from_millis, to_millis};
 use diesel::prelude::*;
 use webchat_domain::model::{
-    ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage, RoomId,
-    RoomName, Seq, UserId, Username,
+    Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage,
+    RoomId, RoomName, Seq, UserId, Username,
 };
-use webchat_domain::ports::{MessageRepository, StoreResult};
+use webchat_domain::ports::{AppendDone, MessageRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
 
 #[derive(Queryable, Selectable)]
@@ -60,48 +61,55 @@ fn find_by_client_id(c: &mut DbConnection, m: &NewMessage, key: &ClientMsgId) ->
         .optional()
 }
 
-impl Db {
-    fn try_append(&self, m: &NewMessage) -> StoreResult<(Joined, bool)> {
-        self.write(|c| {
-            if let Some(key) = &m.client_msg_id
-                && let Some(existing) = find_by_client_id(c, m, key)?
-            {
-                return Ok((existing, false));
-            }
-            let now = to_millis(m.created_at);
-            // The row lock on the room orders concurrent senders; the seq comes from the
-            // same transaction as the insert, so a rollback leaves no gap.
-            let seq: i64 = diesel::update(rooms::table.find(m.room_id.0))
-                .set((rooms::last_seq.eq(rooms::last_seq + 1), rooms::last_activity_at.eq(now)))
-                .returning(rooms::last_seq)
-                .get_result(c)
-                .optional()?
-                .ok_or_else(|| {
-                    TxError::Store(StoreError::Internal(format!("room {} vanished", m.room_id.0)))
-                })?;
-            let id: i64 = diesel::insert_into(messages::table)
-                .values((
-                    messages::room_id.eq(m.room_id.0),
-                    messages::seq.eq(seq),
-                    messages::sender_id.eq(m.sender_id.to_string()),
-                    messages::content.eq(m.content.as_str()),
-                    messages::created_at.eq(now),
-                    messages::client_msg_id.eq(m.client_msg_id.as_ref().map(ClientMsgId::as_str)),
-                ))
-                .returning(messages::id)
-                .get_result(c)?;
-            // Whoever writes a message has read the room up to it.
-            diesel::update(memberships::table.find((m.room_id.0, m.sender_id.to_string())))
-                .set(memberships::last_read_seq.eq(seq))
-                .execute(c)?;
-            Ok((joined!().filter(messages::id.eq(id)).first(c)?, true))
-        })
+/// Appends one message inside an open transaction: a lone append, and every message of a
+/// SQLite batch (one transaction, so one fsync for the batch; statements are in-process).
+fn append_in(c: &mut DbConnection, m: &NewMessage) -> Result<Appended, TxError> {
+    let member = memberships::table
+        .find((m.room_id.0, m.sender_id.to_string()))
+        .select(memberships::room_id)
+        .first::<i64>(c)
+        .optional()?
+        .is_some();
+    if !member {
+        return Ok(Appended::NotAMember);
     }
+    if let Some(key) = &m.client_msg_id
+        && let Some(existing) = find_by_client_id(c, m, key)?
+    {
+        return Ok(Appended::Duplicate(into_message(existing).map_err(TxError::Store)?));
+    }
+    let now = to_millis(m.created_at);
+    // The row lock on the room orders concurrent senders; the seq comes from the same
+    // transaction as the insert, so a rollback leaves no gap.
+    let seq: i64 = diesel::update(rooms::table.find(m.room_id.0))
+        .set((rooms::last_seq.eq(rooms::last_seq + 1), rooms::last_activity_at.eq(now)))
+        .returning(rooms::last_seq)
+        .get_result(c)
+        .optional()?
+        .ok_or_else(|| TxError::Store(StoreError::Internal(format!("room {} vanished", m.room_id.0))))?;
+    let id: i64 = diesel::insert_into(messages::table)
+        .values((
+            messages::room_id.eq(m.room_id.0),
+            messages::seq.eq(seq),
+            messages::sender_id.eq(m.sender_id.to_string()),
+            messages::content.eq(m.content.as_str()),
+            messages::created_at.eq(now),
+            messages::client_msg_id.eq(m.client_msg_id.as_ref().map(ClientMsgId::as_str)),
+        ))
+        .returning(messages::id)
+        .get_result(c)?;
+    // Whoever writes a message has read the room up to it.
+    diesel::update(memberships::table.find((m.room_id.0, m.sender_id.to_string())))
+        .set(memberships::last_read_seq.eq(seq))
+        .execute(c)?;
+    let row = joined!().filter(messages::id.eq(id)).first(c)?;
+    Ok(Appended::Stored(into_message(row).map_err(TxError::Store)?))
 }
 
-impl MessageRepository for Db {
-    fn append(&self, m: &NewMessage) -> StoreResult<(Message, bool)> {
-        let (row, created) = match self.try_append(m) {
+impl Core {
+    /// One message in its own transaction.
+    fn append_one(&self, m: &NewMessage) -> StoreResult<Appended> {
+        match self.write(|c| append_in(c, m)) {
             // A resend raced its original on another connection: answer with the original.
             Err(StoreError::Conflict(UniqueField::ClientMsgId)) => {
                 let key = m
@@ -109,11 +117,54 @@ impl MessageRepository for Db {
                     .as_ref()
                     .ok_or_else(|| StoreError::Internal("conflict without key".into()))?;
                 let found = self.read(|c| find_by_client_id(c, m, key))?;
-                (found.ok_or_else(|| StoreError::Internal("conflicting message vanished".into()))?, false)
+                let found =
+                    found.ok_or_else(|| StoreError::Internal("conflicting message vanished".into()))?;
+                Ok(Appended::Duplicate(into_message(found)?))
             }
-            other => other?,
+            other => other,
+        }
+    }
+
+    /// A group commit's batch: every message in one transaction, results in batch order.
+    /// When the batch fails as a whole (a resend racing its original on another node, a
+    /// deadlock with another node's batch, a user deleted meanwhile), each message is
+    /// retried alone, so one bad message never fails the others.
+    pub(super) fn append_batch(&self, batch: &[NewMessage]) -> Vec<StoreResult<Appended>> {
+        if let [one] = batch {
+            return vec![self.append_one(one)];
+        }
+        let together = if self.is_sqlite() {
+            self.write(|c| batch.iter().map(|m| append_in(c, m)).collect())
+        } else {
+            // One statement, atomic on its own: no BEGIN and COMMIT round trips.
+            self.run(|c| match c {
+                DbConnection::Pg(pg) => pg_batch::append(pg, batch),
+                DbConnection::Sqlite(_) => Err(TxError::Store(StoreError::Internal("not PostgreSQL".into()))),
+            })
         };
-        Ok((into_message(row)?, created))
+        match together {
+            Ok(results) => results.into_iter().map(Ok).collect(),
+            Err(e @ StoreError::Unavailable(_)) => batch.iter().map(|_| Err(e.clone())).collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, size = batch.len(), "batch append failed; appending one by one");
+                batch.iter().map(|m| self.append_one(m)).collect()
+            }
+        }
+    }
+}
+
+/// The answer to an append made while the store shuts down.
+fn closed() -> StoreResult<Appended> {
+    Err(StoreError::Unavailable("the store is shutting down".into()))
+}
+
+impl MessageRepository for Db {
+    fn append(&self, m: &NewMessage) -> StoreResult<Appended> {
+        self.lane(m.room_id).submit_and_wait(m.clone(), closed)
+    }
+
+    fn append_then(&self, m: NewMessage, done: AppendDone) {
+        self.lane(m.room_id).submit(m, done, closed);
     }
 
     fn page(&self, room: RoomId, cursor: HistoryCursor, limit: u32) -> StoreResult<HistoryPage> {

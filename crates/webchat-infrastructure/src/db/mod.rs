@@ -5,7 +5,9 @@
 //! at a time, so there writes also take a process-wide lock: a deferred SQLite transaction
 //! that reads and then writes would otherwise fail with `SQLITE_BUSY` instead of waiting.
 
+mod group_commit;
 mod messages;
+mod pg_batch;
 mod presence;
 mod rooms;
 mod schema;
@@ -19,11 +21,18 @@ use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use std::sync::Mutex;
+use group_commit::GroupCommit;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use webchat_domain::model::{Appended, NewMessage, RoomId};
 use webchat_domain::ports::StoreResult;
 use webchat_domain::{StoreError, UniqueField};
+
+/// Appender threads on PostgreSQL (each room always uses the same one).
+const PG_APPEND_LANES: usize = 4;
+/// The most messages one commit takes.
+const MAX_APPEND_BATCH: usize = 256;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -136,6 +145,14 @@ pub struct PoolStats {
 
 /// The store. Implements every repository port of the domain.
 pub struct Db {
+    core: Arc<Core>,
+    /// Appends committed together by the appender threads (see [`group_commit`]); a room
+    /// always goes to the same lane, so its outcomes leave in `seq` order.
+    lanes: Vec<Arc<GroupCommit<NewMessage, StoreResult<Appended>>>>,
+}
+
+/// The pool and the SQLite write lock: what both callers and the appender thread use.
+struct Core {
     pool: r2d2::Pool<Manager>,
     /// Callers waiting for a pooled connection now (r2d2 does not count them).
     waiting: AtomicUsize,
@@ -143,9 +160,18 @@ pub struct Db {
     write_lock: Option<Mutex<()>>,
 }
 
+impl Drop for Db {
+    fn drop(&mut self) {
+        // The appenders commit what is queued, then end and release the pool.
+        for lane in &self.lanes {
+            lane.close();
+        }
+    }
+}
+
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("sqlite", &self.write_lock.is_some()).finish_non_exhaustive()
+        f.debug_struct("Db").field("sqlite", &self.core.write_lock.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -175,7 +201,25 @@ impl Db {
             .connection_timeout(options.connect_timeout)
             .build(Manager { target: target.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        Ok(Self { pool, waiting: AtomicUsize::new(0), write_lock: sqlite.then(|| Mutex::new(())) })
+        let core =
+            Arc::new(Core { pool, waiting: AtomicUsize::new(0), write_lock: sqlite.then(|| Mutex::new(())) });
+        // SQLite has one writer at a time: a second lane would only wait for the lock. On
+        // PostgreSQL, lanes of different rooms commit side by side, each batch a few round
+        // trips that the others overlap.
+        let lane_count = if sqlite { 1 } else { PG_APPEND_LANES };
+        let mut lanes = Vec::with_capacity(lane_count);
+        for i in 0..lane_count {
+            let store = Arc::clone(&core);
+            let lane = GroupCommit::start(
+                &format!("webchat-append-{i}"),
+                MAX_APPEND_BATCH,
+                move |batch: Vec<NewMessage>| store.append_batch(&batch),
+                || Err(StoreError::Internal("the batch of this append panicked".into())),
+            )
+            .map_err(|e| DbError::Connect(format!("cannot start an appender thread: {e}")))?;
+            lanes.push(lane);
+        }
+        Ok(Self { core, lanes })
     }
 
     fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {
@@ -212,15 +256,32 @@ impl Db {
     /// The pool as `/metrics` reports it.
     #[must_use]
     pub fn pool_stats(&self) -> PoolStats {
-        let state = self.pool.state();
+        let pool = &self.core.pool;
+        let state = pool.state();
         PoolStats {
-            max: self.pool.max_size(),
+            max: pool.max_size(),
             open: state.connections,
             in_use: state.connections.saturating_sub(state.idle_connections),
-            waiting: self.waiting.load(Ordering::Relaxed),
+            waiting: self.core.waiting.load(Ordering::Relaxed),
         }
     }
 
+    fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
+        self.core.read(f)
+    }
+
+    /// The appender lane of `room`.
+    fn lane(&self, room: RoomId) -> &GroupCommit<NewMessage, StoreResult<Appended>> {
+        let i = usize::try_from(room.0.unsigned_abs() % self.lanes.len() as u64).unwrap_or(0);
+        &self.lanes[i]
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, TxError>) -> StoreResult<T> {
+        self.core.write(f)
+    }
+}
+
+impl Core {
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<Manager>> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let conn = self.pool.get();
@@ -232,6 +293,20 @@ impl Db {
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
         let mut conn = self.conn()?;
         f(&mut conn).map_err(|e| broken_or(&mut conn, e))
+    }
+
+    fn is_sqlite(&self) -> bool {
+        self.write_lock.is_some()
+    }
+
+    /// Runs one atomic statement (or several that need no transaction) outside a
+    /// transaction of ours.
+    fn run<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, TxError>) -> StoreResult<T> {
+        let mut conn = self.conn()?;
+        f(&mut conn).map_err(|e| match e {
+            TxError::Db(e) => broken_or(&mut conn, e),
+            TxError::Store(e) => e,
+        })
     }
 
     /// Runs `f` in a write transaction.

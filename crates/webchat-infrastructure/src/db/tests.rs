@@ -11,9 +11,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use uuid::Uuid;
 use webchat_domain::model::{
-    ClientMsgId, Email, HistoryCursor, Message, MessageContent, NewMessage, NewUser, Page, PasswordHash,
-    Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch,
-    Username,
+    Appended, ClientMsgId, Email, HistoryCursor, Message, MessageContent, NewMessage, NewUser, Page,
+    PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
+    UserListQuery, UserPatch, Username,
 };
 use webchat_domain::ports::{
     MessageRepository, PresenceStore, RoomRepository, RotateOutcome, SessionRepository, UserRepository,
@@ -211,10 +211,18 @@ fn new_message(room: RoomId, sender: UserId, text: &str, key: Option<&str>, t: i
     }
 }
 
+/// An append by a member, as `(message, stored now)`.
+fn append(store: &Db, m: &NewMessage) -> StoreResult<(Message, bool)> {
+    match MessageRepository::append(store, m)? {
+        Appended::Stored(m) => Ok((m, true)),
+        Appended::Duplicate(m) => Ok((m, false)),
+        Appended::NotAMember => panic!("the sender of {m:?} is not a member"),
+    }
+}
+
 /// Appends a message without a `client_msg_id` and checks it was stored.
 fn send(db: &TestDb, room: &Room, sender: &User, text: &str, t: i64) -> Message {
-    let (message, created) =
-        db.messages().append(&new_message(room.id, sender.id, text, None, t)).expect("append");
+    let (message, created) = append(db, &new_message(room.id, sender.id, text, None, t)).expect("append");
     assert!(created, "a message without client_msg_id is always new");
     message
 }
@@ -476,9 +484,7 @@ on_both_backends! {
         let bob = add_user(db, "bob");
         let (general, _) = join(db, "general", &alex, 1);
         join(db, "general", &bob, 2);
-        let (kept, _) = db
-            .messages()
-            .append(&new_message(general.id, alex.id, "first", Some("k1"), 3))
+        let (kept, _) = append(db, &new_message(general.id, alex.id, "first", Some("k1"), 3))
             .expect("append");
         send(db, &general, &bob, "second", 4);
         send(db, &general, &alex, "third", 5);
@@ -886,9 +892,7 @@ on_both_backends! {
     fn an_appended_message_comes_back_whole(db) {
         let alex = add_user(db, "alex");
         let (room, _) = join(db, "General", &alex, 1);
-        let (m, created) = db
-            .messages()
-            .append(&new_message(room.id, alex.id, "Hello, wörld 👋", Some("key-1"), 7))
+        let (m, created) = append(db, &new_message(room.id, alex.id, "Hello, wörld 👋", Some("key-1"), 7))
             .expect("append");
         assert!(created);
         assert_eq!(m.room_id, room.id);
@@ -906,10 +910,10 @@ on_both_backends! {
         let alex = add_user(db, "alex");
         let (room, _) = join(db, "general", &alex, 1);
         let (first, created) =
-            db.messages().append(&new_message(room.id, alex.id, "hello", Some("abc"), 2)).expect("append");
+            append(db, &new_message(room.id, alex.id, "hello", Some("abc"), 2)).expect("append");
         assert!(created);
         let (again, created) =
-            db.messages().append(&new_message(room.id, alex.id, "something else", Some("abc"), 3)).expect("resend");
+            append(db, &new_message(room.id, alex.id, "something else", Some("abc"), 3)).expect("resend");
         assert!(!created);
         assert_eq!(again, first, "the original, content and time included");
         assert_eq!(all_messages(db, &room), [first]);
@@ -924,16 +928,16 @@ on_both_backends! {
         let (r1, _) = join(db, "one", &alex, 1);
         join(db, "one", &bob, 1);
         let (r2, _) = join(db, "two", &alex, 1);
-        let (a, created_a) = db.messages().append(&new_message(r1.id, alex.id, "from alex", Some("abc"), 2)).expect("append");
-        let (b, created_b) = db.messages().append(&new_message(r1.id, bob.id, "from bob", Some("abc"), 3)).expect("append");
-        let (c, created_c) = db.messages().append(&new_message(r2.id, alex.id, "elsewhere", Some("abc"), 4)).expect("append");
+        let (a, created_a) = append(db, &new_message(r1.id, alex.id, "from alex", Some("abc"), 2)).expect("append");
+        let (b, created_b) = append(db, &new_message(r1.id, bob.id, "from bob", Some("abc"), 3)).expect("append");
+        let (c, created_c) = append(db, &new_message(r2.id, alex.id, "elsewhere", Some("abc"), 4)).expect("append");
         assert!(created_a && created_b && created_c);
         assert_ne!(a.id, b.id);
         assert_eq!((a.seq, b.seq, c.seq), (Seq(1), Seq(2), Seq(1)));
         assert_eq!(b.sender_id, Some(bob.id));
         assert_eq!(seqs(&all_messages(db, &r1)), [1, 2]);
         // And each is still idempotent for its own sender.
-        let (again, created) = db.messages().append(&new_message(r1.id, bob.id, "x", Some("abc"), 5)).expect("resend");
+        let (again, created) = append(db, &new_message(r1.id, bob.id, "x", Some("abc"), 5)).expect("resend");
         assert!(!created);
         assert_eq!(again, b);
     }
@@ -949,11 +953,91 @@ on_both_backends! {
         send(db, &room, &bob, "three", 5);
         assert_eq!((marker(db, &alex, &room), marker(db, &bob, &room)), (Some(Seq(2)), Some(Seq(3))));
         // A resend moves nothing.
-        db.messages().append(&new_message(room.id, alex.id, "four", Some("k"), 6)).expect("append");
+        append(db, &new_message(room.id, alex.id, "four", Some("k"), 6)).expect("append");
         db.rooms().mark_read(room.id, bob.id, Seq(4)).expect("mark_read");
-        db.messages().append(&new_message(room.id, alex.id, "four", Some("k"), 7)).expect("resend");
+        append(db, &new_message(room.id, alex.id, "four", Some("k"), 7)).expect("resend");
         assert_eq!(marker(db, &alex, &room), Some(Seq(4)));
         assert_eq!(marker(db, &bob, &room), Some(Seq(4)));
+    }
+
+    fn an_append_by_a_non_member_stores_nothing_and_takes_no_seq(db) {
+        let alex = add_user(db, "alex");
+        let eve = add_user(db, "eve");
+        let (room, _) = join(db, "general", &alex, 1);
+        let got = MessageRepository::append(&**db, &new_message(room.id, eve.id, "let me in", Some("k"), 2))
+            .expect("append");
+        assert_eq!(got, Appended::NotAMember);
+        assert!(all_messages(db, &room).is_empty());
+        assert_eq!(room_by_name(db, "general").last_seq, Seq(0));
+        assert_eq!(send(db, &room, &alex, "first", 3).seq, Seq(1));
+    }
+
+    fn a_batch_of_appends_decides_each_message_as_a_lone_append_would(db) {
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let eve = add_user(db, "eve");
+        let (one, _) = join(db, "one", &alex, 1);
+        join(db, "one", &bob, 1);
+        let (two, _) = join(db, "two", &bob, 1);
+        let (original, _) = append(db, &new_message(one.id, alex.id, "earlier", Some("old"), 2)).expect("append");
+        let batch = [
+            new_message(one.id, alex.id, "a1", Some("k1"), 10),
+            new_message(two.id, bob.id, "b1", None, 11),
+            new_message(one.id, eve.id, "not a member", None, 12),
+            new_message(one.id, alex.id, "resend of earlier", Some("old"), 13),
+            new_message(one.id, bob.id, "b2", Some("k1"), 14),
+            new_message(one.id, alex.id, "resend within the batch", Some("k1"), 15),
+            new_message(two.id, bob.id, "b3", None, 16),
+            new_message(one.id, alex.id, "a2", None, 17),
+        ];
+        let results: Vec<Appended> =
+            db.core.append_batch(&batch).into_iter().map(|r| r.expect("each append")).collect();
+
+        let stored = |i: usize| match &results[i] {
+            Appended::Stored(m) => m.clone(),
+            other => panic!("message {i} not stored: {other:?}"),
+        };
+        let (a1, b1, b2, b3, a2) = (stored(0), stored(1), stored(4), stored(6), stored(7));
+        assert_eq!((a1.seq, b2.seq, a2.seq), (Seq(2), Seq(3), Seq(4)), "room one continues after seq 1, in batch order");
+        assert_eq!((b1.seq, b3.seq), (Seq(1), Seq(2)), "room two counts on its own");
+        assert_eq!(results[2], Appended::NotAMember);
+        assert_eq!(results[3], Appended::Duplicate(original.clone()));
+        assert_eq!(results[5], Appended::Duplicate(a1.clone()), "a resend within the batch gets the first");
+        assert_eq!(a1.room.as_str(), "one");
+        assert_eq!(a1.sender.as_ref().map(Username::as_str), Some("alex"));
+        assert_eq!(b3.sender.as_ref().map(Username::as_str), Some("bob"));
+        assert_eq!(a1.created_at, at(10));
+        assert_eq!(a1.client_msg_id.as_ref().map(ClientMsgId::as_str), Some("k1"));
+        assert_eq!(b2.client_msg_id.as_ref().map(ClientMsgId::as_str), Some("k1"), "same key, other sender");
+
+        assert_eq!(all_messages(db, &one), [original, a1, b2, a2.clone()], "stored as returned");
+        assert_eq!(all_messages(db, &two), [b1, b3]);
+        let one_now = room_by_name(db, "one");
+        assert_eq!((one_now.last_seq, one_now.last_activity_at), (Seq(4), at(17)));
+        assert_eq!(room_by_name(db, "two").last_seq, Seq(2));
+        assert_eq!(marker(db, &alex, &one), Some(Seq(4)), "the sender's newest message in the batch");
+        assert_eq!(marker(db, &bob, &one), Some(Seq(3)));
+        assert_eq!(marker(db, &bob, &two), Some(Seq(2)));
+        assert_eq!(send(db, &one, &bob, "after", 18).seq, Seq(5), "no gap after a batch");
+    }
+
+    fn a_batch_of_only_refused_and_resent_messages_stores_nothing(db) {
+        let alex = add_user(db, "alex");
+        let eve = add_user(db, "eve");
+        let (room, _) = join(db, "general", &alex, 1);
+        let (original, _) = append(db, &new_message(room.id, alex.id, "hi", Some("k"), 2)).expect("append");
+        let results: Vec<Appended> = db
+            .core
+            .append_batch(&[
+                new_message(room.id, eve.id, "no", None, 3),
+                new_message(room.id, alex.id, "again", Some("k"), 4),
+            ])
+            .into_iter()
+            .map(|r| r.expect("each append"))
+            .collect();
+        assert_eq!(results, [Appended::NotAMember, Appended::Duplicate(original.clone())]);
+        assert_eq!(all_messages(db, &room), [original]);
+        assert_eq!(room_by_name(db, "general").last_seq, Seq(1));
     }
 
     fn page_reads_the_latest_before_and_after_pages_oldest_first_with_has_more(db) {
@@ -1052,7 +1136,7 @@ on_both_backends! {
                     (0..EACH)
                         .map(|i| {
                             let m = new_message(room, sender, &format!("message {i}"), None, 100);
-                            let (stored, created) = MessageRepository::append(&*store, &m).expect("append");
+                            let (stored, created) = append(&store, &m).expect("append");
                             assert!(created);
                             stored.seq.0
                         })
@@ -1084,7 +1168,7 @@ on_both_backends! {
                 let m = new_message(room.id, alex.id, &format!("attempt {i}"), Some("only-once"), 2);
                 std::thread::spawn(move || {
                     barrier.wait();
-                    MessageRepository::append(&*store, &m).expect("append")
+                    append(&store, &m).expect("append")
                 })
             })
             .collect();

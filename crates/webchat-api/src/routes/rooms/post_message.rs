@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{Authenticated, Fields, JsonObject, blocking, present};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
+use webchat_domain::DomainError;
 use webchat_domain::model::{ClientMsgId, MessageContent};
 
 #[utoipa::path(
@@ -47,7 +48,14 @@ pub async fn post_message(
         return Err(ApiError::RateLimited { retry_after: 1 });
     }
     let rooms = state.rooms.clone();
-    let (message, created) = blocking(move || rooms.post(ctx, &name, content, client_msg_id)).await?;
+    let room = blocking(move || rooms.find_room(&name)).await?;
+    // The commit is awaited without holding a blocking thread (group commit).
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.rooms.post_to_then(ctx, room.id, content, client_msg_id, move |outcome| {
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())));
+    let (message, created) = outcome?;
     if created {
         crate::metrics::message_stored();
     }

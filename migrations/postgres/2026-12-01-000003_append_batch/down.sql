@@ -1,0 +1,1 @@
+DROP FUNCTION webchat_append_batch(bigint[], text[], text[], bigint[], text[]);
