@@ -24,7 +24,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use group_commit::GroupCommit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use webchat_domain::model::{Appended, NewMessage, RoomId};
 use webchat_domain::ports::StoreResult;
 use webchat_domain::{StoreError, UniqueField};
@@ -106,12 +106,37 @@ struct Manager {
     target: DatabaseTarget,
 }
 
+/// A pooled connection and when it last answered.
+struct Pooled {
+    conn: DbConnection,
+    answered: Instant,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection that answered this recently is taken from the pool without a ping: a
+/// `SELECT 1` per checkout was a round trip per request and per batch. One that died
+/// meanwhile fails its query, which answers 503 once and drops it (`has_broken`).
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 impl r2d2::ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = diesel::ConnectionError;
 
-    fn connect(&self) -> Result<DbConnection, Self::Error> {
-        match &self.target {
+    fn connect(&self) -> Result<Pooled, Self::Error> {
+        let conn = match &self.target {
             DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
@@ -122,15 +147,21 @@ impl r2d2::ManageConnection for Manager {
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
             }
+        }?;
+        Ok(Pooled { conn, answered: Instant::now() })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), Self::Error> {
+        if conn.answered.elapsed() < PING_WHEN_IDLE_FOR {
+            return Ok(());
         }
+        conn.conn.ping().map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        conn.answered = Instant::now();
+        Ok(())
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.ping().map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.conn.is_broken()
     }
 }
 
@@ -292,7 +323,9 @@ impl Core {
     /// Runs a read on a pooled connection.
     fn read<T>(&self, f: impl FnOnce(&mut DbConnection) -> QueryResult<T>) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        f(&mut conn).map_err(|e| broken_or(&mut conn, e))
+        let result = f(&mut conn).map_err(|e| broken_or(&mut conn, e));
+        answered(&mut conn, result.is_ok());
+        result
     }
 
     fn is_sqlite(&self) -> bool {
@@ -303,10 +336,12 @@ impl Core {
     /// transaction of ours.
     fn run<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, TxError>) -> StoreResult<T> {
         let mut conn = self.conn()?;
-        f(&mut conn).map_err(|e| match e {
+        let result = f(&mut conn).map_err(|e| match e {
             TxError::Db(e) => broken_or(&mut conn, e),
             TxError::Store(e) => e,
-        })
+        });
+        answered(&mut conn, result.is_ok());
+        result
     }
 
     /// Runs `f` in a write transaction.
@@ -316,10 +351,19 @@ impl Core {
             .write_lock
             .as_ref()
             .map(|lock| lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        (*conn).transaction(f).map_err(|e| match e {
+        let result = conn.transaction(f).map_err(|e| match e {
             TxError::Db(e) => broken_or(&mut conn, e),
             TxError::Store(e) => e,
-        })
+        });
+        answered(&mut conn, result.is_ok());
+        result
+    }
+}
+
+/// Notes that the connection answered just now.
+fn answered(conn: &mut r2d2::PooledConnection<Manager>, ok: bool) {
+    if ok {
+        conn.answered = Instant::now();
     }
 }
 
