@@ -262,7 +262,8 @@ for b in $backends; do
       scripts/ensure-postgres.sh
       pg_db="webchat_bench_$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
       pg "CREATE DATABASE $pg_db"
-      workloads postgres "postgres://postgres@127.0.0.1:5432/$pg_db"
+      # Loopback: TLS would only cost both sides CPU (libpq's default, sslmode=prefer, uses it).
+      workloads postgres "postgres://postgres@127.0.0.1:5432/$pg_db?sslmode=disable"
       stop_server
       pg "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
       pg_db=""
