@@ -22,7 +22,10 @@ AS $$
 #variable_conflict use_column
 BEGIN
     -- Rooms locked in id order: batches of two nodes that share rooms queue, never deadlock.
-    PERFORM 1 FROM rooms r WHERE r.id = ANY(p_room) ORDER BY r.id FOR UPDATE;
+    -- NO KEY UPDATE is the lock the UPDATE below takes anyway; FOR UPDATE would also wait
+    -- for every transaction holding a foreign-key share lock on the room (a presence
+    -- heartbeat's upsert of hundreds of rows, a join) and stall the batch behind it.
+    PERFORM 1 FROM rooms r WHERE r.id = ANY(p_room) ORDER BY r.id FOR NO KEY UPDATE;
     RETURN QUERY
     WITH input AS (
         SELECT t.r, t.s, t.c, t.at, t.k, t.i,
