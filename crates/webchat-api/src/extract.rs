@@ -11,7 +11,26 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use webchat_domain::DomainError;
-use webchat_domain::model::{AuthContext, InvalidValue};
+use webchat_domain::model::{AuthContext, ClientMsgId, InvalidValue, Message, MessageContent, RoomId};
+use webchat_domain::services::RoomService;
+
+/// Posts a message through the store's group commit and awaits the outcome without holding
+/// a thread (HTTP and WebSocket sends alike).
+/// # Errors
+/// The use case's error, or `Internal` when the store dropped the append.
+pub async fn post_and_wait(
+    rooms: &RoomService,
+    viewer: AuthContext,
+    room: RoomId,
+    content: MessageContent,
+    client_msg_id: Option<ClientMsgId>,
+) -> Result<(Message, bool), DomainError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rooms.post_to_then(viewer, room, content, client_msg_id, move |outcome| {
+        let _ = tx.send(outcome);
+    });
+    rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())))
+}
 
 /// Runs blocking work (diesel, bcrypt) off the async workers.
 /// # Errors

@@ -371,14 +371,10 @@ async fn send_message(socket: &Socket, io: &mut Io, obj: &Map<String, Value>, ke
             malformed: false,
         }));
     }
-    // No blocking thread waits for the commit: the store's appender answers through the
-    // channel once the message is durable (group commit).
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    socket.rooms.post_to_then(socket.auth, room.id, content, key_id, move |outcome| {
-        let _ = tx.send(outcome);
-    });
-    let outcome = rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())));
-    let (message, created) = outcome.map_err(|e| Ok(domain_reject(&e, client_msg_id.clone())))?;
+    let (message, created) =
+        crate::extract::post_and_wait(&socket.rooms, socket.auth, room.id, content, key_id)
+            .await
+            .map_err(|e| Ok(domain_reject(&e, client_msg_id.clone())))?;
     if created {
         crate::metrics::message_stored();
     }

@@ -3,10 +3,9 @@
 use super::existing_room;
 use crate::dto::MessageDto;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, Fields, JsonObject, blocking, present};
+use crate::extract::{Authenticated, Fields, JsonObject, blocking, post_and_wait, present};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
-use webchat_domain::DomainError;
 use webchat_domain::model::{ClientMsgId, MessageContent};
 
 #[utoipa::path(
@@ -49,13 +48,7 @@ pub async fn post_message(
     }
     let rooms = state.rooms.clone();
     let room = blocking(move || rooms.find_room(&name)).await?;
-    // The commit is awaited without holding a blocking thread (group commit).
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.rooms.post_to_then(ctx, room.id, content, client_msg_id, move |outcome| {
-        let _ = tx.send(outcome);
-    });
-    let outcome = rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())));
-    let (message, created) = outcome?;
+    let (message, created) = post_and_wait(&state.rooms, ctx, room.id, content, client_msg_id).await?;
     if created {
         crate::metrics::message_stored();
     }
