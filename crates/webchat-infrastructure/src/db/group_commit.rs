@@ -65,6 +65,10 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
 
     /// Queues `item`; `done` runs on the appender thread with its result. After
     /// [`close`](Self::close), `done` runs at once with `closed()`.
+    ///
+    /// The queue has no limit of its own because its callers already have one: a socket
+    /// awaits each send's outcome before it reads its next frame, and an HTTP send holds
+    /// its request, so at most one entry per open connection is ever queued.
     pub(super) fn submit(&self, item: T, done: Box<dyn FnOnce(R) + Send>, closed: impl FnOnce() -> R) {
         let mut state = self.lock();
         if state.closed {
