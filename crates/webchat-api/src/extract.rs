@@ -76,6 +76,11 @@ impl FromRequest for Authenticated {
         Box::pin(async move {
             let token = token?;
             let state = state.ok_or_else(|| ApiError::Internal("no app state".into()))?;
+            // Most requests are decided here, without a hop to the blocking pool: a bad
+            // token, or a session found live moments ago.
+            if let Some(outcome) = state.accounts.authenticate_from_memory(&token) {
+                return Ok(Self(outcome?));
+            }
             let accounts = state.accounts.clone();
             let ctx = blocking(move || accounts.authenticate(&token)).await?;
             Ok(Self(ctx))

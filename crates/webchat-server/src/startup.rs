@@ -15,7 +15,8 @@ use webchat_api::rate_limit::AuthLimiter;
 use webchat_api::ws::hub::Cluster;
 use webchat_api::ws::{Hub, HubSettings};
 use webchat_api::{AppState, PoolSnapshot, Presence, Readiness};
-use webchat_domain::ports::{MessageBus, PresenceReader};
+use webchat_domain::model::Event;
+use webchat_domain::ports::{EventSink, MessageBus, PresenceReader};
 use webchat_domain::services::{AccountService, AuthSettings, RoomService};
 use webchat_infrastructure::{
     BcryptHasher, DatabaseTarget, Db, DbOptions, JwtCodec, LocalBus, NatsBus, RandomIds, SystemClock,
@@ -190,7 +191,8 @@ impl Application {
                 send_rate: config.send_rate,
             },
         );
-        bus.attach(hub.clone());
+        // The accounts first: a revoked session is forgotten before its sockets close.
+        bus.attach(Arc::new(Sinks(vec![accounts.clone(), hub.clone()])));
         let state = AppState {
             accounts,
             rooms,
@@ -320,5 +322,16 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Hands each event the bus delivers to every part of this node that needs it.
+struct Sinks(Vec<Arc<dyn EventSink>>);
+
+impl EventSink for Sinks {
+    fn deliver(&self, event: &Event) {
+        for sink in &self.0 {
+            sink.deliver(event);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! logout, password change and account management.
 
 use super::DomainResult;
+use super::live_sessions::LiveSessions;
 use crate::DomainError;
 use crate::model::Event;
 use crate::model::{
@@ -9,7 +10,7 @@ use crate::model::{
     User, UserId, UserListQuery, UserPatch, Username,
 };
 use crate::ports::{
-    Clock, IdGenerator, MessageBus, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec,
+    Clock, EventSink, IdGenerator, MessageBus, PasswordHasher, RotateOutcome, SessionRepository, TokenCodec,
     TokenDecodeError, UserRepository,
 };
 use chrono::{DateTime, Duration, Utc};
@@ -43,6 +44,8 @@ pub struct AccountService {
     settings: AuthSettings,
     /// Verified against when the email is unknown, so both failures cost one bcrypt check.
     dummy_hash: OnceLock<PasswordHash>,
+    /// Sessions the store found live moments ago.
+    live: LiveSessions,
 }
 
 impl std::fmt::Debug for AccountService {
@@ -64,7 +67,18 @@ impl AccountService {
         bus: Arc<dyn MessageBus>,
         settings: AuthSettings,
     ) -> Self {
-        Self { users, sessions, hasher, tokens, clock, ids, bus, settings, dummy_hash: OnceLock::new() }
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            clock,
+            ids,
+            bus,
+            settings,
+            dummy_hash: OnceLock::new(),
+            live: LiveSessions::default(),
+        }
     }
 
     /// Prepares the dummy hash that unknown-email logins verify against, so that the
@@ -144,17 +158,40 @@ impl AccountService {
     }
 
     /// Proves an access token: well signed, an access token, not expired, and its session
-    /// still live.
+    /// still live. A session found live is trusted for half a second without asking the
+    /// store again (SPEC §3 allows other nodes a second to refuse a revoked session; this
+    /// node forgets a session the moment it revokes it or hears of its revocation).
     /// # Errors
     /// `TokenInvalid`, `TokenExpired`, `SessionRevoked`, store failures.
     pub fn authenticate(&self, access_token: &str) -> DomainResult<AuthContext> {
         let claims = self.decode(access_token, TokenKind::Access)?;
+        if let Some(ctx) = self.remembered(&claims) {
+            return Ok(ctx);
+        }
+        let ticket = self.live.ticket();
         match self.sessions.find(claims.sid)? {
             Some(s) if !s.revoked && s.user_id == claims.sub => {
+                self.live.remember(ticket, claims.sid, claims.sub, self.clock.now());
                 Ok(AuthContext { user_id: claims.sub, session_id: claims.sid })
             }
             _ => Err(DomainError::SessionRevoked),
         }
+    }
+
+    /// [`Self::authenticate`] without the store, for callers that must not block: `Some`
+    /// with the outcome when the token is refused on its own or its session was found live
+    /// moments ago; `None` when the store must be asked (call `authenticate`).
+    #[must_use]
+    pub fn authenticate_from_memory(&self, access_token: &str) -> Option<DomainResult<AuthContext>> {
+        match self.decode(access_token, TokenKind::Access) {
+            Err(e) => Some(Err(e)),
+            Ok(claims) => self.remembered(&claims).map(Ok),
+        }
+    }
+
+    fn remembered(&self, claims: &Claims) -> Option<AuthContext> {
+        (self.live.get(claims.sid, self.clock.now()) == Some(claims.sub))
+            .then_some(AuthContext { user_id: claims.sub, session_id: claims.sid })
     }
 
     /// Whether a session is still live (not revoked, not deleted with its user).
@@ -251,6 +288,7 @@ impl AccountService {
     /// Tells every node that these sessions ended, so their sockets close at once.
     fn revoked(&self, sessions: Vec<SessionId>) {
         if !sessions.is_empty() {
+            self.live.forget(&sessions);
             self.bus.publish(Event::SessionsRevoked(sessions));
         }
     }
@@ -311,6 +349,15 @@ impl AccountService {
         }
         let h = self.hasher.hash(&self.ids.new_uuid().to_string())?;
         Ok(self.dummy_hash.get_or_init(|| h).clone())
+    }
+}
+
+/// Revocations made on other nodes reach this node's memory of live sessions here.
+impl EventSink for AccountService {
+    fn deliver(&self, event: &Event) {
+        if let Event::SessionsRevoked(sessions) = event {
+            self.live.forget(sessions);
+        }
     }
 }
 

@@ -586,6 +586,123 @@ fn authenticate_against_a_missing_session_fails_with_session_revoked() {
 }
 
 // ---------------------------------------------------------------------------------------
+// authenticate: the memory of live sessions
+// ---------------------------------------------------------------------------------------
+
+/// A clock that reads `ms` milliseconds after [`now`], for tests that let time pass.
+fn moving_clock(ms: Arc<std::sync::atomic::AtomicI64>) -> MockClock {
+    let mut clock = MockClock::new();
+    clock
+        .expect_now()
+        .returning(move || now() + Duration::milliseconds(ms.load(std::sync::atomic::Ordering::SeqCst)));
+    clock
+}
+
+#[test]
+fn a_session_found_live_is_not_read_again_for_the_next_request() {
+    let mut m = Mocks::new();
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    m.sessions.expect_find().with(eq(SID1)).times(1).return_const(Ok(Some(session(SID1, ALICE, false))));
+    let s = m.service();
+
+    assert_eq!(s.authenticate_from_memory("token"), None, "nothing known before the first read");
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    assert_eq!(s.authenticate_from_memory("token"), Some(Ok(ctx(ALICE, SID1))));
+}
+
+#[test]
+fn a_revoked_session_is_not_remembered() {
+    let mut m = Mocks::new();
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    m.sessions.expect_find().with(eq(SID1)).times(2).return_const(Ok(Some(session(SID1, ALICE, true))));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("token"), Err(DomainError::SessionRevoked));
+    assert_eq!(s.authenticate("token"), Err(DomainError::SessionRevoked));
+    assert_eq!(s.authenticate_from_memory("token"), None);
+}
+
+#[test]
+fn authenticate_from_memory_refuses_a_bad_token_without_the_store() {
+    let mut m = Mocks::new();
+    m.decoding("expired", Ok(claims_expiring(TokenKind::Access, ALICE, SID1, ACCESS_JTI, now())));
+    m.decoding("refresh", Ok(live(TokenKind::Refresh, ALICE, SID1, REFRESH_JTI)));
+    m.decoding("garbage", Err(TokenDecodeError::Invalid));
+    m.sessions.expect_find().never();
+    let s = m.service();
+
+    assert_eq!(s.authenticate_from_memory("expired"), Some(Err(DomainError::TokenExpired)));
+    assert_eq!(s.authenticate_from_memory("refresh"), Some(Err(DomainError::TokenInvalid)));
+    assert_eq!(s.authenticate_from_memory("garbage"), Some(Err(DomainError::TokenInvalid)));
+}
+
+#[test]
+fn a_remembered_session_is_read_again_after_half_a_second() {
+    let ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut m = Mocks::new();
+    m.clock = moving_clock(ms.clone());
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
+    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    ms.store(499, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)), "still remembered");
+    // Revoked meanwhile on another node whose notice never came: refused once the memory lapses.
+    ms.store(500, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(s.authenticate("token"), Err(DomainError::SessionRevoked));
+}
+
+#[test]
+fn a_logout_on_this_node_is_refused_on_the_very_next_request() {
+    let mut m = Mocks::new();
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
+    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    assert_eq!(s.logout(ctx(ALICE, SID1), None), Ok(vec![SID1]));
+    assert_eq!(s.authenticate_from_memory("token"), None);
+    assert_eq!(s.authenticate("token"), Err(DomainError::SessionRevoked));
+}
+
+#[test]
+fn a_revocation_heard_from_another_node_forgets_the_session_at_once() {
+    let mut m = Mocks::new();
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
+    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    EventSink::deliver(&s, &Event::SessionsRevoked(vec![SID2]));
+    assert_eq!(
+        s.authenticate_from_memory("token"),
+        Some(Ok(ctx(ALICE, SID1))),
+        "another session's revocation"
+    );
+    EventSink::deliver(&s, &Event::SessionsRevoked(vec![SID1]));
+    assert_eq!(s.authenticate("token"), Err(DomainError::SessionRevoked));
+}
+
+#[test]
+fn a_token_of_another_user_does_not_match_a_remembered_session() {
+    let mut m = Mocks::new();
+    m.decoding("alice", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    m.decoding("forged", Ok(live(TokenKind::Access, BOB, SID1, ACCESS_JTI)));
+    m.sessions.expect_find().with(eq(SID1)).times(2).return_const(Ok(Some(session(SID1, ALICE, false))));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("alice"), Ok(ctx(ALICE, SID1)));
+    assert_eq!(s.authenticate_from_memory("forged"), None);
+    assert_eq!(s.authenticate("forged"), Err(DomainError::SessionRevoked));
+}
+
+// ---------------------------------------------------------------------------------------
 // logout
 // ---------------------------------------------------------------------------------------
 

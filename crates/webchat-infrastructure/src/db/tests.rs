@@ -1353,3 +1353,24 @@ fn parse_refuses_an_empty_url_and_other_schemes() {
         assert!(DatabaseTarget::parse(url).is_err(), "{url:?} should be refused");
     }
 }
+
+/// `.cargo/config.toml` builds the bundled SQLite with the planner stability guarantee. Without
+/// it every cached statement with `LIMIT ?` is planned anew on each run (see that file).
+#[test]
+fn the_bundled_sqlite_plans_statements_without_looking_at_bound_values() {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let db = TestDb::new(Backend::Sqlite);
+    let found: Found = db
+        .read(|c| {
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+            )
+            .get_result(c)
+        })
+        .expect("read the compile options");
+    assert_eq!(found.n, 1, "SQLite was built without SQLITE_ENABLE_QPSG");
+}
