@@ -204,7 +204,7 @@ impl Application {
         webchat_api::metrics::install();
         let cors_origins = config.cors_origins.clone();
 
-        let listener = TcpListener::bind(config.listen)
+        let listener = listen(config.listen)
             .map_err(|source| StartError::Listen { addr: config.listen.to_string(), source })?;
         let port = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?.port();
         let data = web::Data::new(state);
@@ -334,4 +334,19 @@ impl EventSink for Sinks {
             sink.deliver(event);
         }
     }
+}
+
+/// Connections the kernel may hold accepted before the server takes them: actix-web's own
+/// default. `std`'s `TcpListener::bind` asks for 128, which a burst of 256 connects (W5)
+/// overflowed; each dropped SYN then cost its client a one-second retry.
+const LISTEN_BACKLOG: i32 = 1024;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does: a restarted server can bind while old connections linger in TIME_WAIT.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
 }

@@ -70,10 +70,10 @@ pub async fn chat(
     let (response, session, stream) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::field("upgrade", e.to_string()))?;
     let rooms = state.rooms.clone();
-    let (view, _) = blocking(move || rooms.join(auth, &name)).await?;
+    let room = blocking(move || rooms.enter(auth, &name)).await?;
     let hub = state.hub.clone();
     let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, false);
-    let start = hub.subscribe(&conn, &view.room, false).unwrap_or(view.room.last_seq);
+    let start = hub.subscribe(&conn, &room, false).unwrap_or(room.last_seq);
     still_live(&state, auth, &conn).await;
     let socket = Socket {
         hub,
@@ -81,7 +81,7 @@ pub async fn chat(
         conn,
         queue,
         auth,
-        scope: Scope::Room { room: view.room, after, start },
+        scope: Scope::Room { room, after, start },
     };
     spawn(socket, session, stream);
     Ok(response)

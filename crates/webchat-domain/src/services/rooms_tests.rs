@@ -359,6 +359,32 @@ fn join_publishes_the_membership_it_stored_even_when_building_the_view_then_fail
 }
 
 #[test]
+fn enter_joins_publishes_the_membership_and_reads_no_view() {
+    let mut m = Mocks::new();
+    m.rooms
+        .expect_join_or_create()
+        .with(eq(name("general")), eq(ALICE), eq(now()))
+        .times(1)
+        .returning(|_, _, _| Ok((general(), false)));
+    m.rooms.expect_members().never();
+    m.rooms.expect_read_markers().never();
+    m.messages.expect_latest().never();
+
+    assert_eq!(
+        m.run(|s| s.enter(ctx(ALICE), &name("general"))),
+        (Ok(general()), vec![alice_membership_of_general(true)])
+    );
+}
+
+#[test]
+fn enter_while_the_store_is_down_fails_with_unavailable_and_publishes_nothing() {
+    let mut m = Mocks::new();
+    m.rooms.expect_join_or_create().times(1).returning(|_, _, _| Err(StoreError::Unavailable("down".into())));
+
+    assert_eq!(m.run(|s| s.enter(ctx(ALICE), &name("general"))), (Err(DomainError::Unavailable), vec![]));
+}
+
+#[test]
 fn get_returns_the_view_of_the_room_and_publishes_nothing() {
     let mut m = Mocks::new();
     m.finding("general", Some(general()));

@@ -45,6 +45,22 @@ impl Db {
         let lower = name.normalized();
         let user = user.to_string();
         let now = to_millis(now);
+        // A member joining again (every reconnect of a socket) changes nothing: one read
+        // instead of a write transaction.
+        let known = self.read(|c| {
+            rooms::table
+                .left_join(
+                    memberships::table
+                        .on(memberships::room_id.eq(rooms::id).and(memberships::user_id.eq(&user))),
+                )
+                .filter(rooms::name_lower.eq(&lower))
+                .select((RoomRow::as_select(), memberships::room_id.nullable()))
+                .first::<(RoomRow, Option<i64>)>(c)
+                .optional()
+        })?;
+        if let Some((room, Some(_))) = known {
+            return Ok((Room::from(room), false));
+        }
         self.write(|c| {
             let (room, created) = match find_room(c, &lower)? {
                 Some(room) => (room, false),
