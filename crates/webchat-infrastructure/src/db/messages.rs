@@ -5,6 +5,7 @@ use super::schema::{memberships, messages, rooms, users};
 use super::users::parse_uuid;
 use super::{Core, Db, DbConnection, TxError, from_millis, to_millis};
 use diesel::prelude::*;
+use std::time::Instant;
 use webchat_domain::model::{
     Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage,
     RoomId, RoomName, Seq, UserId, Username,
@@ -194,20 +195,42 @@ impl MessageRepository for Db {
         if wanted.is_empty() || per_room == 0 {
             return Ok(Vec::new());
         }
-        // seq is gap-free, so "the last n" is the range above last_seq - n: one indexed
-        // range per room, all in one query.
-        let rows: Vec<Joined> = self.read(|c| {
-            let mut q = joined!().into_boxed();
-            for (room, last) in wanted {
-                q = q.or_filter(
-                    messages::room_id
-                        .eq(room.0)
-                        .and(messages::seq.gt(last.0 - i64::from(per_room)))
-                        .and(messages::seq.le(last.0)),
-                );
+        let now = Instant::now();
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for &(room, last) in wanted {
+            match self.recent.get(room, last, per_room, now) {
+                Some(kept) => {
+                    let skip = kept.len().saturating_sub(usize::try_from(per_room).unwrap_or(usize::MAX));
+                    found.extend(kept[skip..].iter().cloned());
+                }
+                None => missing.push((room, last)),
             }
-            q.order((messages::room_id.asc(), messages::seq.asc())).load(c)
-        })?;
-        rows.into_iter().map(into_message).collect()
+        }
+        if !missing.is_empty() {
+            // seq is gap-free, so "the last n" is the range above last_seq - n: one indexed
+            // range per room, all in one query.
+            let rows: Vec<Joined> = self.read(|c| {
+                let mut q = joined!().into_boxed();
+                for (room, last) in &missing {
+                    q = q.or_filter(
+                        messages::room_id
+                            .eq(room.0)
+                            .and(messages::seq.gt(last.0 - i64::from(per_room)))
+                            .and(messages::seq.le(last.0)),
+                    );
+                }
+                q.order((messages::room_id.asc(), messages::seq.asc())).load(c)
+            })?;
+            let read: Vec<Message> = rows.into_iter().map(into_message).collect::<StoreResult<_>>()?;
+            for room in read.chunk_by(|a, b| a.room_id == b.room_id) {
+                if let Some(&(id, last)) = missing.iter().find(|(id, _)| *id == room[0].room_id) {
+                    self.recent.put(id, last, per_room, room.into(), now);
+                }
+            }
+            found.extend(read);
+        }
+        found.sort_unstable_by_key(|m| (m.room_id, m.seq));
+        Ok(found)
     }
 }

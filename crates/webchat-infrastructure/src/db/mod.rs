@@ -9,6 +9,7 @@ mod group_commit;
 mod messages;
 mod pg_batch;
 mod presence;
+mod recent;
 mod rooms;
 mod schema;
 mod sessions;
@@ -180,6 +181,8 @@ pub struct Db {
     /// Appends committed together by the appender threads (see [`group_commit`]); a room
     /// always goes to the same lane, so its outcomes leave in `seq` order.
     lanes: Vec<Arc<GroupCommit<NewMessage, StoreResult<Appended>>>>,
+    /// The last messages of rooms listed moments ago (see [`recent`]).
+    recent: recent::RecentMessages,
 }
 
 /// The pool and the SQLite write lock: what both callers and the appender thread use.
@@ -250,7 +253,7 @@ impl Db {
             .map_err(|e| DbError::Connect(format!("cannot start an appender thread: {e}")))?;
             lanes.push(lane);
         }
-        Ok(Self { core, lanes })
+        Ok(Self { core, lanes, recent: recent::RecentMessages::default() })
     }
 
     fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {

@@ -1220,6 +1220,49 @@ on_both_backends! {
             }
         }
     }
+    fn latest_from_memory_answers_as_the_store_does(db) {
+        let alex = add_user(db, "alex");
+        let (r1, _) = join(db, "one", &alex, 1);
+        let (r2, _) = join(db, "two", &alex, 1);
+        for i in 0..6 {
+            send(db, &r1, &alex, "one", 2 + i);
+            send(db, &r2, &alex, "two", 2 + i);
+        }
+        let wanted = [(r1.id, Seq(6)), (r2.id, Seq(6))];
+        let first = db.messages().latest(&wanted, 4).expect("latest");
+        assert_eq!(first.len(), 8);
+        // Read again: from memory, the same messages in the same order.
+        assert_eq!(db.messages().latest(&wanted, 4).expect("again"), first);
+        // A narrower window of what is remembered, and a room read from the store beside it.
+        let narrow = db.messages().latest(&[(r2.id, Seq(6)), (r1.id, Seq(6))], 2).expect("narrow");
+        assert_eq!(seqs(&narrow), vec![5, 6, 5, 6]);
+        // A wider window than was read, and a room that moved on, come from the store.
+        assert_eq!(db.messages().latest(&[(r1.id, Seq(6))], 6).expect("wider").len(), 6);
+        send(db, &r1, &alex, "newer", 20);
+        assert_eq!(seqs(&db.messages().latest(&[(r1.id, Seq(7))], 2).expect("moved on")), vec![6, 7]);
+    }
+
+    fn latest_shows_a_rename_and_a_deleted_sender_at_once(db) {
+        let alex = add_user(db, "alex");
+        let bo = add_user(db, "bob");
+        let (room, _) = join(db, "general", &alex, 1);
+        join(db, "general", &bo, 1);
+        send(db, &room, &alex, "hello", 2);
+        send(db, &room, &bo, "hi", 3);
+        let wanted = [(room.id, Seq(2))];
+        let names = |got: Vec<Message>| got.into_iter().map(|m| m.sender.map(|n| n.as_str().to_owned())).collect::<Vec<_>>();
+        assert_eq!(names(db.messages().latest(&wanted, 10).expect("latest")), [Some("alex".into()), Some("bob".into())]);
+
+        let patch = UserPatch { email: None, username: Some(username("alexander")) };
+        db.users().update(alex.id, &patch).expect("rename").expect("alex exists");
+        assert_eq!(names(db.messages().latest(&wanted, 10).expect("latest")), [Some("alexander".into()), Some("bob".into())]);
+
+        db.users().delete(bo.id).expect("delete").expect("bob exists");
+        let got = db.messages().latest(&wanted, 10).expect("latest");
+        assert_eq!(got[1].sender_id, None);
+        assert_eq!(names(got), [Some("alexander".into()), None]);
+    }
+
     fn latest_returns_at_most_n_per_room_when_newer_messages_arrived(db) {
         let alex = add_user(db, "alex");
         let (room, _) = join(db, "general", &alex, 1);

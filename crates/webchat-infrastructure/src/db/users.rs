@@ -136,6 +136,10 @@ impl UserRepository for Db {
             }
             Ok(users::table.find(&key).select(UserRow::as_select()).first(c).optional()?)
         })?;
+        if patch.username.is_some() {
+            // Remembered messages carry the old name.
+            self.recent.clear();
+        }
         row.map(UserRow::into_user).transpose()
     }
 
@@ -170,6 +174,8 @@ impl UserRepository for Db {
             diesel::delete(users::table.find(&key)).execute(c)?;
             Ok(Some(live))
         })?;
+        // Remembered messages still name the deleted sender.
+        self.recent.clear();
         ended.map(|ids| ids.iter().map(|s| parse_uuid(s).map(SessionId)).collect()).transpose()
     }
 }
