@@ -208,6 +208,7 @@ impl MessageRepository for Db {
             }
         }
         if !missing.is_empty() {
+            let ticket = self.recent.ticket();
             // seq is gap-free, so "the last n" is the range above last_seq - n: one indexed
             // range per room, all in one query.
             let rows: Vec<Joined> = self.read(|c| {
@@ -225,7 +226,7 @@ impl MessageRepository for Db {
             let read: Vec<Message> = rows.into_iter().map(into_message).collect::<StoreResult<_>>()?;
             for room in read.chunk_by(|a, b| a.room_id == b.room_id) {
                 if let Some(&(id, last)) = missing.iter().find(|(id, _)| *id == room[0].room_id) {
-                    self.recent.put(id, last, per_room, room.into(), now);
+                    self.recent.put(ticket, id, last, per_room, room.into(), now);
                 }
             }
             found.extend(read);
