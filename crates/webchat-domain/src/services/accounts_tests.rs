@@ -132,6 +132,18 @@ impl Mocks {
         self
     }
 
+    /// `"token"` is Alice's access token of `SID1`; the store finds that session live on the
+    /// first read and revoked on the second.
+    fn alice_live_then_revoked(&mut self) {
+        self.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+        let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
+        self.sessions
+            .expect_find()
+            .with(eq(SID1))
+            .times(2)
+            .returning(move |_| answers.pop().expect("two reads"));
+    }
+
     /// `token` decodes to `result`.
     fn decoding(&mut self, token: &'static str, result: Result<Claims, TokenDecodeError>) {
         self.tokens.expect_decode().withf(move |t| t == token).return_const(result);
@@ -642,9 +654,7 @@ fn a_remembered_session_is_read_again_after_half_a_second() {
     let ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let mut m = Mocks::new();
     m.clock = moving_clock(ms.clone());
-    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
-    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
-    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    m.alice_live_then_revoked();
     let s = m.service();
 
     assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
@@ -658,9 +668,7 @@ fn a_remembered_session_is_read_again_after_half_a_second() {
 #[test]
 fn a_logout_on_this_node_is_refused_on_the_very_next_request() {
     let mut m = Mocks::new();
-    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
-    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
-    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    m.alice_live_then_revoked();
     m.sessions.expect_revoke().with(eq(SID1)).times(1).returning(|_| Ok(true));
     let s = m.service();
 
@@ -673,9 +681,7 @@ fn a_logout_on_this_node_is_refused_on_the_very_next_request() {
 #[test]
 fn a_revocation_heard_from_another_node_forgets_the_session_at_once() {
     let mut m = Mocks::new();
-    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
-    let mut answers = vec![Ok(Some(session(SID1, ALICE, true))), Ok(Some(session(SID1, ALICE, false)))];
-    m.sessions.expect_find().with(eq(SID1)).times(2).returning(move |_| answers.pop().expect("two reads"));
+    m.alice_live_then_revoked();
     let s = m.service();
 
     assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
