@@ -6,6 +6,8 @@
 //! that reads and then writes would otherwise fail with `SQLITE_BUSY` instead of waiting.
 
 mod group_commit;
+mod in_ids;
+mod members;
 mod messages;
 mod pg_batch;
 mod presence;
@@ -183,6 +185,8 @@ pub struct Db {
     lanes: Vec<Arc<GroupCommit<NewMessage, StoreResult<Appended>>>>,
     /// The last messages of rooms listed moments ago (see [`recent`]).
     recent: recent::RecentMessages,
+    /// Rooms' member lists, each filed under its `members_rev` (see [`members`]).
+    members: members::RoomMembers,
 }
 
 /// The pool and the SQLite write lock: what both callers and the appender thread use.
@@ -253,7 +257,12 @@ impl Db {
             .map_err(|e| DbError::Connect(format!("cannot start an appender thread: {e}")))?;
             lanes.push(lane);
         }
-        Ok(Self { core, lanes, recent: recent::RecentMessages::default() })
+        Ok(Self {
+            core,
+            lanes,
+            recent: recent::RecentMessages::default(),
+            members: members::RoomMembers::default(),
+        })
     }
 
     fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {

@@ -1,5 +1,6 @@
 //! The `presence` table: [`PresenceStore`], cluster-wide presence with heartbeats.
 
+use super::in_ids::in_ids;
 use super::schema::{presence, rooms, users};
 use super::users::parse_uuid;
 use super::{Db, to_millis};
@@ -118,22 +119,15 @@ impl PresenceStore for Db {
     }
 
     fn active(&self, rooms: &[RoomId], since: DateTime<Utc>) -> StoreResult<Vec<(RoomId, UserId)>> {
-        let mut active = Vec::new();
-        // Bounded IN lists: SQLite caps the number of bound parameters.
-        for chunk in rooms.chunks(500) {
-            let ids: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            let rows: Vec<(i64, String)> = self.read(|c| {
-                presence::table
-                    .filter(presence::room_id.eq_any(&ids))
-                    .filter(presence::seen_at.ge(to_millis(since)))
-                    .select((presence::room_id, presence::user_id))
-                    .distinct()
-                    .load(c)
-            })?;
-            for (room, user) in rows {
-                active.push((RoomId(room), UserId(parse_uuid(&user)?)));
-            }
-        }
-        Ok(active)
+        let ids: Vec<i64> = rooms.iter().map(|r| r.0).collect();
+        let rows: Vec<(i64, String)> = self.read(|c| {
+            presence::table
+                .filter(in_ids(presence::room_id, &ids))
+                .filter(presence::seen_at.ge(to_millis(since)))
+                .select((presence::room_id, presence::user_id))
+                .distinct()
+                .load(c)
+        })?;
+        rows.into_iter().map(|(room, user)| Ok((RoomId(room), UserId(parse_uuid(&user)?)))).collect()
     }
 }

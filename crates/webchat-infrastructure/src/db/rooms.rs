@@ -1,10 +1,14 @@
 //! The `rooms` and `memberships` tables: [`RoomRepository`].
 
+use super::in_ids::in_ids;
+use super::members::Members;
 use super::schema::{memberships, rooms, users};
 use super::users::parse_uuid;
 use super::{Db, TxError, from_millis, to_millis};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
 use webchat_domain::model::{Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username};
 use webchat_domain::ports::{RoomRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
@@ -33,6 +37,21 @@ impl From<RoomRow> for Room {
 
 fn find_room(c: &mut super::DbConnection, name_lower: &str) -> QueryResult<Option<RoomRow>> {
     rooms::table.filter(rooms::name_lower.eq(name_lower)).select(RoomRow::as_select()).first(c).optional()
+}
+
+/// Moves `room` to a new `members_rev` (see [`super::members`]), in the transaction that
+/// changes its members.
+fn members_changed(c: &mut super::DbConnection, room: i64) -> QueryResult<usize> {
+    diesel::update(rooms::table.find(room)).set(rooms::members_rev.eq(rooms::members_rev + 1)).execute(c)
+}
+
+/// [`members_changed`] for every room `user` (a users.id) is a member of: the account is
+/// renamed or deleted. Before the memberships of a deleted account go.
+pub(super) fn members_changed_for(c: &mut super::DbConnection, user: &str) -> QueryResult<usize> {
+    let theirs = memberships::table.filter(memberships::user_id.eq(user)).select(memberships::room_id);
+    diesel::update(rooms::table.filter(rooms::id.eq_any(theirs)))
+        .set(rooms::members_rev.eq(rooms::members_rev + 1))
+        .execute(c)
 }
 
 impl Db {
@@ -95,6 +114,7 @@ impl Db {
                         memberships::last_read_seq.eq(room.last_seq),
                     ))
                     .execute(c)?;
+                members_changed(c, room.id)?;
             }
             Ok((Room::from(room), created))
         })
@@ -116,7 +136,11 @@ impl RoomRepository for Db {
 
     fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool> {
         self.write(|c| {
-            Ok(diesel::delete(memberships::table.find((room.0, user.to_string()))).execute(c)? == 1)
+            let left = diesel::delete(memberships::table.find((room.0, user.to_string()))).execute(c)? == 1;
+            if left {
+                members_changed(c, room.0)?;
+            }
+            Ok(left)
         })
     }
 
@@ -144,19 +168,53 @@ impl RoomRepository for Db {
 
     fn members(&self, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, UserId, Username)>> {
         let ids: Vec<i64> = rooms.iter().map(|r| r.0).collect();
-        let rows: Vec<(i64, String, String)> = self.read(|c| {
-            memberships::table
-                .inner_join(users::table)
-                .filter(memberships::room_id.eq_any(&ids))
-                .select((memberships::room_id, users::id, users::username))
-                .order((memberships::joined_at.asc(), users::username_lower.asc()))
-                .load(c)
+        let revs: Vec<(i64, i64)> = self.read(|c| {
+            rooms::table.filter(in_ids(rooms::id, &ids)).select((rooms::id, rooms::members_rev)).load(c)
         })?;
-        rows.into_iter()
-            .map(|(room, id, name)| {
-                Ok((RoomId(room), UserId(parse_uuid(&id)?), Username::from_trusted(name)))
+        let mut known: HashMap<i64, Members> = HashMap::with_capacity(revs.len());
+        let mut missing: Vec<(i64, i64)> = Vec::new();
+        for (room, rev) in revs {
+            match self.members.get(RoomId(room), rev) {
+                Some(list) => {
+                    known.insert(room, list);
+                }
+                None => missing.push((room, rev)),
+            }
+        }
+        if !missing.is_empty() {
+            let wanted: Vec<i64> = missing.iter().map(|(room, _)| *room).collect();
+            let rows: Vec<(i64, i64, String, String)> = self.read(|c| {
+                memberships::table
+                    .inner_join(users::table)
+                    .inner_join(rooms::table)
+                    .filter(in_ids(memberships::room_id, &wanted))
+                    .select((memberships::room_id, rooms::members_rev, users::id, users::username))
+                    .order((memberships::room_id, memberships::joined_at.asc(), users::username_lower.asc()))
+                    .load(c)
+            })?;
+            // Read after the revs above, so never older than them: a room's list is filed
+            // under the rev read with it, or (no member left) under the one read before.
+            let mut read: HashMap<i64, (i64, Vec<(UserId, Username)>)> =
+                missing.into_iter().map(|(room, rev)| (room, (rev, Vec::new()))).collect();
+            for (room, rev, id, name) in rows {
+                let entry = read.entry(room).or_insert_with(|| (rev, Vec::new()));
+                entry.0 = rev;
+                entry.1.push((UserId(parse_uuid(&id)?), Username::from_trusted(name)));
+            }
+            for (room, (rev, list)) in read {
+                let list: Members = list.into();
+                self.members.put(RoomId(room), rev, Arc::clone(&list));
+                known.insert(room, list);
+            }
+        }
+        // In the order asked, each room once.
+        Ok(rooms
+            .iter()
+            .filter_map(|room| known.remove(&room.0).map(|list| (*room, list)))
+            .flat_map(|(room, list)| {
+                list.iter().map(|(id, name)| (room, *id, name.clone())).collect::<Vec<_>>()
             })
-            .collect()
+            .collect())
     }
 
     fn read_markers(&self, user: UserId, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, Seq)>> {
@@ -164,7 +222,7 @@ impl RoomRepository for Db {
         let rows: Vec<(i64, i64)> = self.read(|c| {
             memberships::table
                 .filter(memberships::user_id.eq(user.to_string()))
-                .filter(memberships::room_id.eq_any(&ids))
+                .filter(in_ids(memberships::room_id, &ids))
                 .select((memberships::room_id, memberships::last_read_seq))
                 .load(c)
         })?;

@@ -31,6 +31,7 @@ diesel::table! {
         created_at -> BigInt,
         last_seq -> BigInt,
         last_activity_at -> BigInt,
+        members_rev -> BigInt,
     }
 }
 

@@ -800,6 +800,51 @@ on_both_backends! {
         assert!(db.rooms().members(&[]).expect("members of nothing").is_empty());
     }
 
+    fn members_show_joins_leaves_renames_and_deletions_made_on_another_node_at_once(db) {
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let (room, _) = join(db, "general", &alex, 1);
+        let other_node = Db::connect(&db.target, DbOptions::default()).expect("a second node");
+        let names = || -> Vec<String> {
+            let got = db.rooms().members(&[room.id]).expect("members");
+            // Twice: the second answer comes from memory and must be the same.
+            assert_eq!(db.rooms().members(&[room.id]).expect("members again"), got);
+            got.into_iter().map(|(_, _, n)| n.as_str().to_owned()).collect()
+        };
+        assert_eq!(names(), ["alex"]);
+
+        RoomRepository::join_or_create(&other_node, &room_name("general"), bob.id, at(2)).expect("join");
+        assert_eq!(names(), ["alex", "bob"]);
+        let patch = UserPatch { email: None, username: Some(username("robert")) };
+        UserRepository::update(&other_node, bob.id, &patch).expect("rename").expect("bob exists");
+        assert_eq!(names(), ["alex", "robert"]);
+        assert!(RoomRepository::leave(&other_node, room.id, alex.id).expect("leave"));
+        assert_eq!(names(), ["robert"]);
+        UserRepository::delete(&other_node, bob.id).expect("delete").expect("bob exists");
+        assert!(names().is_empty());
+        // A room nobody is in is remembered as empty, and a join still shows.
+        RoomRepository::join_or_create(&other_node, &room_name("general"), alex.id, at(3)).expect("join");
+        assert_eq!(names(), ["alex"]);
+    }
+
+    fn members_markers_and_presence_take_any_number_of_rooms_in_one_question(db) {
+        let alex = add_user(db, "alex");
+        let rooms: Vec<Room> = (0..600).map(|i| join(db, &format!("room-{i}"), &alex, i)).map(|(r, _)| r).collect();
+        let mut ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
+        ids.push(RoomId(i64::MAX));
+        ids.push(rooms[0].id);
+        let members = db.rooms().members(&ids).expect("members");
+        assert_eq!(members.len(), 600, "each room once; an unknown room has none");
+        assert!(members.iter().zip(&rooms).all(|((r, u, _), room)| *r == room.id && *u == alex.id), "in the order asked");
+        assert_eq!(db.rooms().read_markers(alex.id, &ids).expect("read_markers").len(), 600);
+        let node = Uuid::new_v4();
+        for room in &rooms[590..] {
+            PresenceStore::enter(&**db, node, room.id, alex.id, Utc::now()).expect("enter");
+        }
+        let active = PresenceStore::active(&**db, &ids, Utc::now() - chrono::Duration::seconds(60)).expect("active");
+        assert_eq!(active.len(), 10);
+    }
+
     fn read_markers_lists_only_the_joined_rooms(db) {
         let alex = add_user(db, "alex");
         let bob = add_user(db, "bob");

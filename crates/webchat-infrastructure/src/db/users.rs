@@ -1,5 +1,6 @@
 //! The `users` table: [`UserRepository`].
 
+use super::rooms::members_changed_for;
 use super::schema::{memberships, messages, sessions, users};
 use super::{Db, from_millis, to_millis};
 use diesel::prelude::*;
@@ -133,6 +134,7 @@ impl UserRepository for Db {
                 diesel::update(users::table.find(&key))
                     .set((users::username.eq(name.as_str()), users::username_lower.eq(name.normalized())))
                     .execute(c)?;
+                members_changed_for(c, &key)?;
             }
             Ok(users::table.find(&key).select(UserRow::as_select()).first(c).optional()?)
         })?;
@@ -167,6 +169,7 @@ impl UserRepository for Db {
             // Explicit rather than left to ON DELETE rules, which SQLite applies only with
             // foreign keys switched on.
             diesel::delete(sessions::table.filter(sessions::user_id.eq(&key))).execute(c)?;
+            members_changed_for(c, &key)?;
             diesel::delete(memberships::table.filter(memberships::user_id.eq(&key))).execute(c)?;
             diesel::update(messages::table.filter(messages::sender_id.eq(&key)))
                 .set(messages::sender_id.eq(None::<String>))
