@@ -33,7 +33,7 @@ struct MessageFrame<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(flatten)]
-    message: &'a MessageDto,
+    message: &'a MessageDto<'a>,
     /// The original client reads `message`.
     #[serde(rename = "message")]
     legacy: &'a str,
@@ -42,7 +42,7 @@ struct MessageFrame<'a> {
 #[must_use]
 pub fn message(m: &Message) -> Frame {
     let dto = MessageDto::from(m);
-    let f = MessageFrame { kind: "message", message: &dto, legacy: &dto.content };
+    let f = MessageFrame { kind: "message", message: &dto, legacy: dto.content };
     Frame::from(serde_json::to_string(&f).unwrap_or_default())
 }
 

@@ -1,6 +1,6 @@
 //! `GET /api/rooms/`
 
-use crate::dto::RoomDto;
+use crate::dto::{RoomDto, json_ok, room_json_size};
 use crate::error::ApiError;
 use crate::extract::{Authenticated, QueryParams, blocking};
 use crate::state::AppState;
@@ -40,5 +40,6 @@ pub async fn list(
     };
     let rooms = state.rooms.clone();
     let views = blocking(move || rooms.list(ctx, &query)).await?;
-    Ok(HttpResponse::Ok().json(views.iter().map(RoomDto::from).collect::<Vec<_>>()))
+    let size = views.iter().map(room_json_size).sum::<usize>() + 2;
+    json_ok(&views.iter().map(RoomDto::from).collect::<Vec<_>>(), size)
 }
