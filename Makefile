@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: run build test fmt-check lint deps-gate test-all fmt clean bench bench-quick soak
 
 run:
-	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(CARGO) run --release -p webchat-server --bin webchat
+	$(CARGO) run --release -p webchat-server --bin webchat
 
 build:
 	$(CARGO) build --release -p webchat-server --bin webchat

@@ -104,8 +104,7 @@ launch() {
   local extra=()
   # The auth limit (SPEC §1) would refuse the accounts the workloads make; off when the server has it.
   if "$server_bin" --help 2>/dev/null | grep -q -- '--auth-rate'; then extra+=(--auth-rate 0); fi
-  # Two malloc arenas, as docs/deployment.md recommends.
-  MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} RUST_LOG=warn JWT_SECRET=bench-secret-not-for-production \
+  RUST_LOG=warn JWT_SECRET=bench-secret-not-for-production \
     taskset -c 0 "$server_bin" --listen "127.0.0.1:$p" --database-url "$url" --bcrypt-cost "$cost" \
     --send-rate 0 --log-format json "${extra[@]}" "$@" >>"$out_dir/logs/$log.log" 2>&1 &
   launched_pid=$!

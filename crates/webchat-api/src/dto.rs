@@ -16,7 +16,10 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 /// again.
 /// # Errors
 /// `Internal` if `value` cannot be written as JSON (none of these shapes can fail).
-pub fn json_ok<T: Serialize>(value: &T, capacity: usize) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+pub fn json_ok<T: Serialize>(
+    value: &T,
+    capacity: usize,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
     let mut body = Vec::with_capacity(capacity);
     serde_json::to_writer(&mut body, value).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
     Ok(actix_web::HttpResponse::Ok().content_type(actix_web::http::header::ContentType::json()).body(body))
@@ -25,8 +28,10 @@ pub fn json_ok<T: Serialize>(value: &T, capacity: usize) -> Result<actix_web::Ht
 /// About how many bytes `view` takes as JSON, for [`json_ok`].
 #[must_use]
 pub fn room_json_size(view: &RoomView) -> usize {
-    let names: usize = view.participants.iter().chain(&view.active_participants).map(|n| n.as_str().len() + 3).sum();
-    let messages: usize = view.messages.iter().map(|m| 240 + m.content.as_str().len() + m.room.as_str().len()).sum();
+    let names: usize =
+        view.participants.iter().chain(&view.active_participants).map(|n| n.as_str().len() + 3).sum();
+    let messages: usize =
+        view.messages.iter().map(|m| 240 + m.content.as_str().len() + m.room.as_str().len()).sum();
     200 + view.room.name.as_str().len() + names + messages
 }
 

@@ -2,6 +2,12 @@ use clap::Parser as _;
 use std::process::ExitCode;
 use webchat_server::{Application, Config, telemetry};
 
+// jemalloc rather than the system's allocator: it returns freed memory to the system
+// (glibc's arenas kept what a burst took, so RSS crept for minutes, W8) and costs less per
+// allocation (W3, W6). docs/decisions.md has the figures.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let config = match Config::try_parse() {
         Ok(c) => c,
