@@ -132,10 +132,15 @@ pub async fn all(
 }
 
 /// A logout between authenticating and registering the socket found no socket to close:
-/// look again now that the hub knows it.
+/// look again now that the hub knows it. A revocation heard of since the lookup (here or
+/// from another node) makes the session forgotten, so a session still remembered live
+/// needs no second read; any other is read from the store.
 async fn still_live(state: &AppState, auth: AuthContext, conn: &super::hub::Conn) {
-    let accounts = state.accounts.clone();
     let session = auth.session_id;
+    if state.accounts.session_remembered_live(session) {
+        return;
+    }
+    let accounts = state.accounts.clone();
     let live = blocking(move || accounts.session_is_live(session)).await.unwrap_or(true);
     if !live {
         conn.closer.close(super::hub::close::REVOKED);

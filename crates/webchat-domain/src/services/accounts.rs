@@ -194,6 +194,15 @@ impl AccountService {
             .then_some(AuthContext { user_id: claims.sub, session_id: claims.sid })
     }
 
+    /// Whether `id` was found live moments ago and no revocation of it has been heard of
+    /// since, on this node or (through the event bus) on any other: then it is as live as
+    /// [`Self::authenticate`] would find it. `false` means "ask the store"
+    /// ([`Self::session_is_live`]), not "revoked".
+    #[must_use]
+    pub fn session_remembered_live(&self, id: SessionId) -> bool {
+        self.live.get(id, self.clock.now()).is_some()
+    }
+
     /// Whether a session is still live (not revoked, not deleted with its user).
     /// # Errors
     /// Store failures.

@@ -1141,3 +1141,34 @@ fn store_errors_become_the_matching_domain_errors() {
         DomainError::Internal("broken".into())
     );
 }
+
+#[test]
+fn a_session_found_live_moments_ago_is_remembered_live_until_a_revocation_is_heard_of() {
+    let mut m = Mocks::new();
+    m.alice_live_then_revoked();
+    let s = m.service();
+
+    assert!(!s.session_remembered_live(SID1), "never looked up: ask the store");
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    assert!(s.session_remembered_live(SID1));
+    assert!(!s.session_remembered_live(SID2));
+    EventSink::deliver(&s, &Event::SessionsRevoked(vec![SID1]));
+    assert!(!s.session_remembered_live(SID1), "a revocation from another node");
+    assert_eq!(s.session_is_live(SID1), Ok(false), "the store has the last word");
+}
+
+#[test]
+fn a_session_is_remembered_live_only_for_the_memorys_lifetime() {
+    let ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut m = Mocks::new();
+    m.clock = moving_clock(ms.clone());
+    m.decoding("token", Ok(live(TokenKind::Access, ALICE, SID1, ACCESS_JTI)));
+    m.sessions.expect_find().with(eq(SID1)).times(1).return_const(Ok(Some(session(SID1, ALICE, false))));
+    let s = m.service();
+
+    assert_eq!(s.authenticate("token"), Ok(ctx(ALICE, SID1)));
+    ms.store(499, std::sync::atomic::Ordering::SeqCst);
+    assert!(s.session_remembered_live(SID1));
+    ms.store(500, std::sync::atomic::Ordering::SeqCst);
+    assert!(!s.session_remembered_live(SID1));
+}
