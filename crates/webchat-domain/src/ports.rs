@@ -7,9 +7,9 @@
 
 use crate::StoreError;
 use crate::model::{
-    Appended, Claims, Event, HistoryCursor, HistoryPage, Message, NewMessage, NewUser, PasswordHash, Room,
-    RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId, UserListQuery, UserPatch,
-    Username,
+    Appended, Claims, Event, HistoryCursor, HistoryPage, ListedRoom, Message, NewMessage, NewUser, Page,
+    PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
+    UserListQuery, UserPatch, Username,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -83,8 +83,12 @@ pub trait RoomRepository: Send + Sync {
     fn join_or_create(&self, name: &RoomName, user: UserId, now: DateTime<Utc>) -> StoreResult<(Room, bool)>;
     /// Ends a membership; `false` when `user` was not a member.
     fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
-    /// Most recently active first.
-    fn list(&self, query: &RoomListQuery) -> StoreResult<Vec<Room>>;
+    /// A page of rooms, most recently active first, each with its members and `viewer`'s
+    /// read marker, all as of one moment (a listing is a page, so stores answer it with as
+    /// few round trips as they can).
+    fn list(&self, viewer: UserId, query: &RoomListQuery) -> StoreResult<Vec<ListedRoom>>;
+    /// A page of the rooms `user` has joined, most recently active first, without members.
+    fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>>;
     /// The members of each room, as `(room, user, username)`, ordered by join time.
     fn members(&self, rooms: &[RoomId]) -> StoreResult<Vec<(RoomId, UserId, Username)>>;
     /// `user`'s read marker in each of `rooms` it has joined; rooms it has not joined are absent.

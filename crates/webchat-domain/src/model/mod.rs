@@ -13,7 +13,7 @@ pub use ids::{MessageId, RoomId, SessionId, UserId};
 pub use message::{
     Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq,
 };
-pub use room::{Room, RoomListQuery, RoomName, RoomView};
+pub use room::{ListedRoom, Members, Room, RoomListQuery, RoomName, RoomView};
 pub use session::{AuthContext, Claims, Session, TokenKind, TokenPair};
 pub use user::{Email, NewUser, Password, PasswordHash, User, UserListQuery, UserPatch, Username};
 

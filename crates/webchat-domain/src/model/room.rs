@@ -1,6 +1,7 @@
 use super::{InvalidValue, Message, Page, RoomId, Seq, UserId, Username, is_name_char};
 use chrono::{DateTime, Utc};
 use std::fmt;
+use std::sync::Arc;
 
 /// 1–64 letters, digits, `_`, `.`, `-`; unique ignoring case, first spelling kept.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,11 +71,24 @@ pub struct RoomView {
     pub messages: Vec<Message>,
 }
 
-/// `GET /api/rooms/`.
+/// A room's members, by when they joined (then by name). Shared: stores keep these lists in
+/// memory and hand out the same one to every request.
+pub type Members = Arc<[(UserId, Username)]>;
+
+/// A room of a listing with what its view needs from the store: its members and the
+/// viewer's read marker (`None` when the viewer has not joined it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedRoom {
+    pub room: Room,
+    pub members: Members,
+    pub read_marker: Option<Seq>,
+}
+
+/// `GET /api/rooms/`, as one viewer asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomListQuery {
-    /// Only rooms this user has joined.
-    pub joined_by: Option<UserId>,
+    /// Only rooms the viewer has joined.
+    pub joined: bool,
     pub page: Page,
     /// How many of the latest messages to embed per room (0–200).
     pub messages: u32,

@@ -4,8 +4,8 @@ use super::DomainResult;
 use crate::DomainError;
 use crate::model::Event;
 use crate::model::{
-    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage,
-    Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId, Username,
+    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, ListedRoom, Members, Message,
+    MessageContent, NewMessage, Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId,
 };
 use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository, StoreResult};
 use std::collections::{HashMap, HashSet};
@@ -45,8 +45,8 @@ impl RoomService {
     /// # Errors
     /// Store failures.
     pub fn list(&self, viewer: AuthContext, query: &RoomListQuery) -> DomainResult<Vec<RoomView>> {
-        let rooms = self.rooms.list(query)?;
-        self.views(viewer.user_id, rooms, query.messages)
+        let rooms = self.rooms.list(viewer.user_id, query)?;
+        self.views(rooms, query.messages)
     }
 
     /// Joins the room, creating it first if no room has this name. Idempotent.
@@ -186,7 +186,7 @@ impl RoomService {
         loop {
             let page = crate::model::Page::new(crate::model::Page::MAX_LIMIT, offset)
                 .map_err(|e| DomainError::Internal(e.0))?;
-            let batch = self.rooms.list(&RoomListQuery { joined_by: Some(user), page, messages: 0 })?;
+            let batch = self.rooms.joined(user, page)?;
             let n = batch.len();
             // Activity can reorder rooms between pages: keep each room once.
             for room in batch {
@@ -230,30 +230,37 @@ impl RoomService {
     }
 
     fn one_view(&self, viewer: UserId, room: Room) -> DomainResult<RoomView> {
-        self.views(viewer, vec![room], ROOM_VIEW_MESSAGES)?
+        let ids = [room.id];
+        let members: Members =
+            self.rooms.members(&ids)?.into_iter().map(|(_, user, name)| (user, name)).collect();
+        let read_marker = self
+            .rooms
+            .read_markers(viewer, &ids)?
+            .into_iter()
+            .find(|(id, _)| *id == room.id)
+            .map(|(_, seq)| seq);
+        self.views(vec![ListedRoom { room, members, read_marker }], ROOM_VIEW_MESSAGES)?
             .pop()
             .ok_or_else(|| DomainError::Internal("room view lost".into()))
     }
 
     /// Builds the views of many rooms with a fixed number of queries, whatever their count.
-    fn views(&self, viewer: UserId, rooms: Vec<Room>, per_room: u32) -> DomainResult<Vec<RoomView>> {
+    fn views(&self, rooms: Vec<ListedRoom>, per_room: u32) -> DomainResult<Vec<RoomView>> {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
-        let mut members: HashMap<RoomId, Vec<(UserId, Username)>> = HashMap::new();
-        for (room, user, name) in self.rooms.members(&ids)? {
-            members.entry(room).or_default().push((user, name));
-        }
-        let markers: HashMap<RoomId, Seq> = self.rooms.read_markers(viewer, &ids)?.into_iter().collect();
+        let ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
         let mut online: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
         for (room, user) in self.presence.active_users(&ids) {
             online.entry(room).or_default().insert(user);
         }
         let mut latest: HashMap<RoomId, Vec<Message>> = HashMap::new();
         if per_room > 0 {
-            let wanted: Vec<(RoomId, Seq)> =
-                rooms.iter().filter(|r| r.last_seq > Seq::ZERO).map(|r| (r.id, r.last_seq)).collect();
+            let wanted: Vec<(RoomId, Seq)> = rooms
+                .iter()
+                .filter(|r| r.room.last_seq > Seq::ZERO)
+                .map(|r| (r.room.id, r.room.last_seq))
+                .collect();
             if !wanted.is_empty() {
                 for m in self.messages.latest(&wanted, per_room)? {
                     latest.entry(m.room_id).or_default().push(m);
@@ -262,20 +269,17 @@ impl RoomService {
         }
         Ok(rooms
             .into_iter()
-            .map(|room| {
-                let room_members = members.remove(&room.id).unwrap_or_default();
+            .map(|ListedRoom { room, members, read_marker }| {
                 let online = online.remove(&room.id).unwrap_or_default();
-                let active_participants = room_members
-                    .iter()
-                    .filter(|(id, _)| online.contains(id))
-                    .map(|(_, name)| name.clone())
-                    .collect();
-                let marker = markers.get(&room.id).copied();
                 RoomView {
-                    participants: room_members.into_iter().map(|(_, name)| name).collect(),
-                    active_participants,
-                    unread: marker.map_or(0, |m| (room.last_seq.0 - m.0).max(0)),
-                    joined: marker.is_some(),
+                    participants: members.iter().map(|(_, name)| name.clone()).collect(),
+                    active_participants: members
+                        .iter()
+                        .filter(|(id, _)| online.contains(id))
+                        .map(|(_, name)| name.clone())
+                        .collect(),
+                    unread: read_marker.map_or(0, |m| (room.last_seq.0 - m.0).max(0)),
+                    joined: read_marker.is_some(),
                     messages: latest.remove(&room.id).unwrap_or_default(),
                     room,
                 }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::StoreError;
-use crate::model::{MessageId, Page, SessionId};
+use crate::model::{MessageId, Page, SessionId, Username};
 use crate::ports::{
     MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository, StoreResult,
 };
@@ -162,7 +162,7 @@ fn alice_membership_of_general(joined: bool) -> Event {
 }
 
 fn list_query(messages: u32) -> RoomListQuery {
-    RoomListQuery { joined_by: None, page: Page::new(100, 0).expect("a valid page"), messages }
+    RoomListQuery { joined: false, page: Page::new(100, 0).expect("a valid page"), messages }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -173,21 +173,19 @@ fn list_query(messages: u32) -> RoomListQuery {
 fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
     let (general, random, empty) = (general(), room(RANDOM, "random", 3), room(EMPTY, "empty", 0));
     let mut m = Mocks::new();
-    let rooms = vec![general.clone(), random.clone(), empty.clone()];
-    m.rooms.expect_list().with(eq(list_query(2))).times(1).returning(move |_| Ok(rooms.clone()));
-    m.rooms.expect_members().withf(|ids| ids == [GENERAL, RANDOM, EMPTY]).times(1).returning(|_| {
-        Ok(vec![
-            (GENERAL, ALICE, username("alice")),
-            (RANDOM, BOB, username("bob")),
-            (GENERAL, BOB, username("bob")),
-            (RANDOM, CAROL, username("carol")),
-        ])
-    });
+    let listed = vec![
+        listed(&general, &[(ALICE, "alice"), (BOB, "bob")], Some(3)),
+        listed(&random, &[(BOB, "bob"), (CAROL, "carol")], None),
+        listed(&empty, &[], None),
+    ];
     m.rooms
-        .expect_read_markers()
-        .withf(|user, ids| *user == ALICE && ids == [GENERAL, RANDOM, EMPTY])
+        .expect_list()
+        .with(eq(ALICE), eq(list_query(2)))
         .times(1)
-        .returning(|_, _| Ok(vec![(GENERAL, Seq(3))]));
+        .returning(move |_, _| Ok(listed.clone()));
+    // The listing brought the members and markers: nothing more is asked of the rooms.
+    m.rooms.expect_members().never();
+    m.rooms.expect_read_markers().never();
     let (g4, g5, r3) = (
         message(&general, 4, BOB, "bob"),
         message(&general, 5, ALICE, "alice"),
@@ -241,15 +239,24 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
     );
 }
 
+/// `room` as a listing holds it: its members and the viewer's marker.
+fn listed(room: &Room, members: &[(UserId, &str)], marker: Option<i64>) -> ListedRoom {
+    ListedRoom {
+        room: room.clone(),
+        members: members.iter().map(|(id, name)| (*id, username(name))).collect(),
+        read_marker: marker.map(Seq),
+    }
+}
+
 /// Lists `rooms` for ALICE, a member of each with her marker at `marker`, nobody online.
 fn list_with(rooms: Vec<Room>, query: &RoomListQuery, marker: i64, m: &mut Mocks) {
-    let ids: Vec<RoomId> = rooms.iter().map(|r| r.id).collect();
-    let markers: Vec<(RoomId, Seq)> = ids.iter().map(|id| (*id, Seq(marker))).collect();
-    let members: Vec<(RoomId, UserId, Username)> =
-        ids.iter().map(|id| (*id, ALICE, username("alice"))).collect();
-    m.rooms.expect_list().with(eq(query.clone())).times(1).returning(move |_| Ok(rooms.clone()));
-    m.rooms.expect_members().times(1).returning(move |_| Ok(members.clone()));
-    m.rooms.expect_read_markers().times(1).returning(move |_, _| Ok(markers.clone()));
+    let listed: Vec<ListedRoom> =
+        rooms.iter().map(|r| listed(r, &[(ALICE, "alice")], Some(marker))).collect();
+    m.rooms
+        .expect_list()
+        .with(eq(ALICE), eq(query.clone()))
+        .times(1)
+        .returning(move |_, _| Ok(listed.clone()));
     m.presence.expect_active_users().return_const(Vec::<(RoomId, UserId)>::new());
 }
 
@@ -290,9 +297,7 @@ fn list_counts_no_unread_messages_when_the_marker_is_past_the_last_message() {
 #[test]
 fn list_of_no_rooms_is_empty_and_asks_nothing_more() {
     let mut m = Mocks::new();
-    m.rooms.expect_list().times(1).returning(|_| Ok(vec![]));
-    m.rooms.expect_members().never();
-    m.rooms.expect_read_markers().never();
+    m.rooms.expect_list().times(1).returning(|_, _| Ok(vec![]));
     m.messages.expect_latest().never();
     m.presence.expect_active_users().never();
 
@@ -302,7 +307,7 @@ fn list_of_no_rooms_is_empty_and_asks_nothing_more() {
 #[test]
 fn list_while_the_store_is_down_fails_with_unavailable() {
     let mut m = Mocks::new();
-    m.rooms.expect_list().times(1).returning(|_| Err(StoreError::Unavailable("down".into())));
+    m.rooms.expect_list().times(1).returning(|_, _| Err(StoreError::Unavailable("down".into())));
 
     assert_eq!(m.service().list(ctx(ALICE), &list_query(50)), Err(DomainError::Unavailable));
 }
@@ -677,21 +682,21 @@ fn rooms_from(first: i64, n: i64) -> Vec<Room> {
     (first..first + n).map(|id| room(RoomId(id), &format!("room-{id}"), 0)).collect()
 }
 
-/// The query `joined_rooms` must send for ALICE at `offset`: the largest page, no messages.
-fn joined_by_alice(offset: u64) -> RoomListQuery {
-    RoomListQuery { joined_by: Some(ALICE), page: Page::new(200, offset).expect("a valid page"), messages: 0 }
+/// The page `joined_rooms` must ask for at `offset`: the largest.
+fn largest_page(offset: u64) -> Page {
+    Page::new(200, offset).expect("a valid page")
 }
 
-/// The store answers each `joined_by_alice(offset)` query, in order, with its rooms.
+/// The store answers each page of ALICE's joined rooms, in order, with its rooms.
 fn joined_pages(m: &mut Mocks, pages: Vec<(u64, Vec<Room>)>) {
     let mut seq = mockall::Sequence::new();
     for (offset, rooms) in pages {
         m.rooms
-            .expect_list()
-            .with(eq(joined_by_alice(offset)))
+            .expect_joined()
+            .with(eq(ALICE), eq(largest_page(offset)))
             .times(1)
             .in_sequence(&mut seq)
-            .returning(move |_| Ok(rooms.clone()));
+            .returning(move |_, _| Ok(rooms.clone()));
     }
 }
 
@@ -732,10 +737,10 @@ fn joined_rooms_fails_with_unavailable_when_a_later_page_fails() {
     let mut m = Mocks::new();
     joined_pages(&mut m, vec![(0, rooms_from(1, 200))]);
     m.rooms
-        .expect_list()
-        .with(eq(joined_by_alice(200)))
+        .expect_joined()
+        .with(eq(ALICE), eq(largest_page(200)))
         .times(1)
-        .returning(|_| Err(StoreError::Unavailable("down".into())));
+        .returning(|_, _| Err(StoreError::Unavailable("down".into())));
 
     assert_eq!(m.service().joined_rooms(ALICE), Err(DomainError::Unavailable));
 }

@@ -9,10 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use webchat_domain::model::{RoomId, UserId, Username};
-
-/// A room's members in the order the store lists them (by when they joined, then name).
-pub(super) type Members = Arc<[(UserId, Username)]>;
+use webchat_domain::model::{Members, RoomId};
 
 #[derive(Debug, Default)]
 pub(super) struct RoomMembers {
@@ -65,6 +62,7 @@ impl RoomMembers {
 mod tests {
     use super::*;
     use uuid::Uuid;
+    use webchat_domain::model::{UserId, Username};
 
     const ROOM: RoomId = RoomId(7);
 

@@ -1,7 +1,6 @@
 //! The `rooms` and `memberships` tables: [`RoomRepository`].
 
 use super::in_ids::in_ids;
-use super::members::Members;
 use super::schema::{memberships, rooms, users};
 use super::users::parse_uuid;
 use super::{Db, TxError, from_millis, to_millis};
@@ -9,7 +8,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use webchat_domain::model::{Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username};
+use webchat_domain::model::{
+    ListedRoom, Members, Page, Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username,
+};
 use webchat_domain::ports::{RoomRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
 
@@ -54,7 +55,55 @@ pub(super) fn members_changed_for(c: &mut super::DbConnection, user: &str) -> Qu
         .execute(c)
 }
 
+/// A page as SQL's `LIMIT` and `OFFSET`.
+fn limits(page: Page) -> (i64, i64) {
+    (i64::from(page.limit), i64::try_from(page.offset).unwrap_or(i64::MAX))
+}
+
 impl Db {
+    /// The member list of each `(room, members_rev)`: from memory where this node holds the
+    /// list of that rev, in one query for all the others.
+    fn member_lists(&self, revs: Vec<(i64, i64)>) -> StoreResult<HashMap<i64, Members>> {
+        let mut known: HashMap<i64, Members> = HashMap::with_capacity(revs.len());
+        let mut missing: Vec<(i64, i64)> = Vec::new();
+        for (room, rev) in revs {
+            match self.members.get(RoomId(room), rev) {
+                Some(list) => {
+                    known.insert(room, list);
+                }
+                None => missing.push((room, rev)),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(known);
+        }
+        let wanted: Vec<i64> = missing.iter().map(|(room, _)| *room).collect();
+        let rows: Vec<(i64, i64, String, String)> = self.read(|c| {
+            memberships::table
+                .inner_join(users::table)
+                .inner_join(rooms::table)
+                .filter(in_ids(memberships::room_id, &wanted))
+                .select((memberships::room_id, rooms::members_rev, users::id, users::username))
+                .order((memberships::room_id, memberships::joined_at.asc(), users::username_lower.asc()))
+                .load(c)
+        })?;
+        // Read after the revs the caller holds, so never older than them: a room's list is
+        // filed under the rev read with it, or (no member left) under the one read before.
+        let mut read: HashMap<i64, (i64, Vec<(UserId, Username)>)> =
+            missing.into_iter().map(|(room, rev)| (room, (rev, Vec::new()))).collect();
+        for (room, rev, id, name) in rows {
+            let entry = read.entry(room).or_insert_with(|| (rev, Vec::new()));
+            entry.0 = rev;
+            entry.1.push((UserId(parse_uuid(&id)?), Username::from_trusted(name)));
+        }
+        for (room, (rev, list)) in read {
+            let list: Members = list.into();
+            self.members.put(RoomId(room), rev, Arc::clone(&list));
+            known.insert(room, list);
+        }
+        Ok(known)
+    }
+
     fn try_join_or_create(
         &self,
         name: &RoomName,
@@ -144,24 +193,46 @@ impl RoomRepository for Db {
         })
     }
 
-    fn list(&self, query: &RoomListQuery) -> StoreResult<Vec<Room>> {
-        let limit = i64::from(query.page.limit);
-        let offset = i64::try_from(query.page.offset).unwrap_or(i64::MAX);
-        let rows = self.read(|c| match query.joined_by {
-            Some(user) => rooms::table
+    fn list(&self, viewer: UserId, query: &RoomListQuery) -> StoreResult<Vec<ListedRoom>> {
+        let (limit, offset) = limits(query.page);
+        let viewer = viewer.to_string();
+        // One question: the page, each room's `members_rev` (for the member lists kept in
+        // memory) and the viewer's read marker; three round trips were most of the time a
+        // listing took on PostgreSQL.
+        let rows: Vec<(RoomRow, i64, Option<i64>)> = self.read(|c| {
+            let page = rooms::table
+                .left_join(
+                    memberships::table
+                        .on(memberships::room_id.eq(rooms::id).and(memberships::user_id.eq(&viewer))),
+                )
+                .select((RoomRow::as_select(), rooms::members_rev, memberships::last_read_seq.nullable()))
+                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
+                .limit(limit)
+                .offset(offset);
+            if query.joined { page.filter(memberships::room_id.is_not_null()).load(c) } else { page.load(c) }
+        })?;
+        let mut lists = self.member_lists(rows.iter().map(|(room, rev, _)| (room.id, *rev)).collect())?;
+        Ok(rows
+            .into_iter()
+            .map(|(room, _, marker)| ListedRoom {
+                members: lists.remove(&room.id).unwrap_or_else(|| Arc::new([])),
+                read_marker: marker.map(Seq),
+                room: Room::from(room),
+            })
+            .collect())
+    }
+
+    fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>> {
+        let (limit, offset) = limits(page);
+        let rows = self.read(|c| {
+            rooms::table
                 .inner_join(memberships::table)
                 .filter(memberships::user_id.eq(user.to_string()))
                 .select(RoomRow::as_select())
                 .order((rooms::last_activity_at.desc(), rooms::id.desc()))
                 .limit(limit)
                 .offset(offset)
-                .load(c),
-            None => rooms::table
-                .select(RoomRow::as_select())
-                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
-                .limit(limit)
-                .offset(offset)
-                .load(c),
+                .load(c)
         })?;
         Ok(rows.into_iter().map(Room::from).collect())
     }
@@ -171,42 +242,7 @@ impl RoomRepository for Db {
         let revs: Vec<(i64, i64)> = self.read(|c| {
             rooms::table.filter(in_ids(rooms::id, &ids)).select((rooms::id, rooms::members_rev)).load(c)
         })?;
-        let mut known: HashMap<i64, Members> = HashMap::with_capacity(revs.len());
-        let mut missing: Vec<(i64, i64)> = Vec::new();
-        for (room, rev) in revs {
-            match self.members.get(RoomId(room), rev) {
-                Some(list) => {
-                    known.insert(room, list);
-                }
-                None => missing.push((room, rev)),
-            }
-        }
-        if !missing.is_empty() {
-            let wanted: Vec<i64> = missing.iter().map(|(room, _)| *room).collect();
-            let rows: Vec<(i64, i64, String, String)> = self.read(|c| {
-                memberships::table
-                    .inner_join(users::table)
-                    .inner_join(rooms::table)
-                    .filter(in_ids(memberships::room_id, &wanted))
-                    .select((memberships::room_id, rooms::members_rev, users::id, users::username))
-                    .order((memberships::room_id, memberships::joined_at.asc(), users::username_lower.asc()))
-                    .load(c)
-            })?;
-            // Read after the revs above, so never older than them: a room's list is filed
-            // under the rev read with it, or (no member left) under the one read before.
-            let mut read: HashMap<i64, (i64, Vec<(UserId, Username)>)> =
-                missing.into_iter().map(|(room, rev)| (room, (rev, Vec::new()))).collect();
-            for (room, rev, id, name) in rows {
-                let entry = read.entry(room).or_insert_with(|| (rev, Vec::new()));
-                entry.0 = rev;
-                entry.1.push((UserId(parse_uuid(&id)?), Username::from_trusted(name)));
-            }
-            for (room, (rev, list)) in read {
-                let list: Members = list.into();
-                self.members.put(RoomId(room), rev, Arc::clone(&list));
-                known.insert(room, list);
-            }
-        }
+        let mut known = self.member_lists(revs)?;
         // In the order asked, each room once.
         Ok(rooms
             .iter()

@@ -11,8 +11,8 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use uuid::Uuid;
 use webchat_domain::model::{
-    Appended, ClientMsgId, Email, HistoryCursor, Message, MessageContent, NewMessage, NewUser, Page,
-    PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
+    Appended, ClientMsgId, Email, HistoryCursor, ListedRoom, Message, MessageContent, NewMessage, NewUser,
+    Page, PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
     UserListQuery, UserPatch, Username,
 };
 use webchat_domain::ports::{
@@ -262,35 +262,64 @@ fn list_users(db: &TestDb, search: Option<&str>, limit: u32, offset: u64) -> Vec
         .expect("list users")
 }
 
-fn list_rooms(db: &TestDb, joined_by: Option<&User>, limit: u32, offset: u64) -> Vec<Room> {
+/// A page of the listing as `viewer` sees it (`None`: someone with no account).
+fn listing(db: &TestDb, viewer: Option<&User>, joined: bool, limit: u32, offset: u64) -> Vec<ListedRoom> {
+    let viewer = viewer.map_or_else(|| UserId(Uuid::new_v4()), |u| u.id);
     db.rooms()
-        .list(&RoomListQuery { joined_by: joined_by.map(|u| u.id), page: page(limit, offset), messages: 0 })
+        .list(viewer, &RoomListQuery { joined, page: page(limit, offset), messages: 0 })
         .expect("list rooms")
+}
+
+/// The rooms `joined_by` has joined (both ways of asking must agree), or every room.
+fn list_rooms(db: &TestDb, joined_by: Option<&User>, limit: u32, offset: u64) -> Vec<Room> {
+    let listed: Vec<Room> = listing(db, joined_by, joined_by.is_some(), limit, offset)
+        .into_iter()
+        .map(|l| {
+            assert!(joined_by.is_none() || l.read_marker.is_some(), "a joined room has a marker: {l:?}");
+            l.room
+        })
+        .collect();
+    if let Some(user) = joined_by {
+        assert_eq!(db.rooms().joined(user.id, page(limit, offset)).expect("joined"), listed);
+    }
+    listed
 }
 
 fn room_by_name(db: &TestDb, name: &str) -> Room {
     db.rooms().find_by_name(&room_name(name)).expect("find_by_name").expect("the room exists")
 }
 
+/// `user`'s read marker in `room`, which the listing must show too.
 fn marker(db: &TestDb, user: &User, room: &Room) -> Option<Seq> {
     let markers = db.rooms().read_markers(user.id, &[room.id]).expect("read_markers");
     assert!(markers.len() <= 1, "one marker per room: {markers:?}");
-    markers.first().map(|&(r, s)| {
+    let found = markers.first().map(|&(r, s)| {
         assert_eq!(r, room.id);
         s
-    })
+    });
+    let listed = listing(db, Some(user), false, 200, 0).into_iter().find(|l| l.room.id == room.id);
+    assert_eq!(listed.and_then(|l| l.read_marker), found, "the listing shows the same marker");
+    found
 }
 
+/// The names of `room`'s members, which the listing must show too.
 fn members_of(db: &TestDb, room: &Room) -> Vec<String> {
-    db.rooms()
+    let members: Vec<(UserId, String)> = db
+        .rooms()
         .members(&[room.id])
         .expect("members")
         .into_iter()
-        .map(|(r, _, name)| {
+        .map(|(r, id, name)| {
             assert_eq!(r, room.id);
-            name.as_str().to_owned()
+            (id, name.as_str().to_owned())
         })
-        .collect()
+        .collect();
+    let listed = listing(db, None, false, 200, 0).into_iter().find(|l| l.room.id == room.id);
+    let listed: Vec<(UserId, String)> = listed
+        .map(|l| l.members.iter().map(|(id, name)| (*id, name.as_str().to_owned())).collect())
+        .unwrap_or_default();
+    assert_eq!(listed, members, "the listing shows the same members");
+    members.into_iter().map(|(_, name)| name).collect()
 }
 
 fn all_messages(db: &TestDb, room: &Room) -> Vec<Message> {
@@ -778,6 +807,50 @@ on_both_backends! {
         assert_eq!(list_rooms(db, None, 200, 0).len(), 4);
     }
 
+    fn list_gives_each_room_its_members_and_the_viewers_own_read_marker(db) {
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let (one, _) = join(db, "one", &alex, 1);
+        join(db, "one", &bob, 2);
+        let (two, _) = join(db, "two", &bob, 3);
+        for i in 0..3 {
+            send(db, &two, &bob, "news", 4 + i);
+        }
+        let (empty, _) = join(db, "empty", &bob, 10);
+        assert!(db.rooms().leave(empty.id, bob.id).expect("leave"));
+        // A sender has read what it sent.
+
+        let seen = |viewer: &User, joined: bool| -> Vec<(String, Vec<String>, Option<Seq>)> {
+            listing(db, Some(viewer), joined, 200, 0)
+                .into_iter()
+                .map(|l| {
+                    let names = l.members.iter().map(|(_, n)| n.as_str().to_owned()).collect();
+                    (l.room.name.as_str().to_owned(), names, l.read_marker)
+                })
+                .collect()
+        };
+        let strings = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            seen(&bob, false),
+            [
+                ("empty".to_owned(), vec![], None),
+                ("two".to_owned(), strings(&["bob"]), Some(Seq(3))),
+                ("one".to_owned(), strings(&["alex", "bob"]), Some(Seq(0))),
+            ]
+        );
+        assert_eq!(
+            seen(&alex, false),
+            [
+                ("empty".to_owned(), vec![], None),
+                ("two".to_owned(), strings(&["bob"]), None),
+                ("one".to_owned(), strings(&["alex", "bob"]), Some(Seq(0))),
+            ]
+        );
+        assert_eq!(seen(&alex, true), [("one".to_owned(), strings(&["alex", "bob"]), Some(Seq(0)))]);
+        let second: Vec<RoomId> = listing(db, Some(&bob), true, 1, 1).iter().map(|l| l.room.id).collect();
+        assert_eq!(second, [one.id], "the joined filter comes before the page");
+    }
+
     fn members_lists_each_rooms_members_in_join_order(db) {
         let alex = add_user(db, "alex");
         let bob = add_user(db, "bob");
@@ -806,10 +879,10 @@ on_both_backends! {
         let (room, _) = join(db, "general", &alex, 1);
         let other_node = Db::connect(&db.target, DbOptions::default()).expect("a second node");
         let names = || -> Vec<String> {
-            let got = db.rooms().members(&[room.id]).expect("members");
+            let got = members_of(db, &room);
             // Twice: the second answer comes from memory and must be the same.
-            assert_eq!(db.rooms().members(&[room.id]).expect("members again"), got);
-            got.into_iter().map(|(_, _, n)| n.as_str().to_owned()).collect()
+            assert_eq!(members_of(db, &room), got);
+            got
         };
         assert_eq!(names(), ["alex"]);
 

@@ -33,11 +33,7 @@ pub async fn list(
     let messages = params.int("messages", 0, 200, 50)?;
     let page = Page::new(u32::try_from(limit).unwrap_or(100), u64::try_from(offset).unwrap_or(0))
         .map_err(|e| ApiError::field("limit", e.0))?;
-    let query = RoomListQuery {
-        joined_by: joined.then_some(ctx.user_id),
-        page,
-        messages: u32::try_from(messages).unwrap_or(50),
-    };
+    let query = RoomListQuery { joined, page, messages: u32::try_from(messages).unwrap_or(50) };
     let rooms = state.rooms.clone();
     let views = blocking(move || rooms.list(ctx, &query)).await?;
     let size = views.iter().map(room_json_size).sum::<usize>() + 2;
