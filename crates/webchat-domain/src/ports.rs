@@ -7,8 +7,8 @@
 
 use crate::StoreError;
 use crate::model::{
-    Appended, Claims, Event, HistoryCursor, HistoryPage, ListedRoom, Message, NewMessage, NewUser, Page,
-    PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
+    Appended, Claims, Event, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, NewMessage, NewUser,
+    Page, PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
     UserListQuery, UserPatch, Username,
 };
 use chrono::{DateTime, Utc};
@@ -118,8 +118,9 @@ pub trait MessageRepository: Send + Sync {
     /// room's messages reach `done` in `seq` order. `done` must not block.
     fn append_then(&self, message: NewMessage, done: AppendDone);
     fn page(&self, room: RoomId, cursor: HistoryCursor, limit: u32) -> StoreResult<HistoryPage>;
-    /// The last `per_room` messages of each room (oldest first within a room).
-    fn latest(&self, rooms: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>>;
+    /// The last `per_room` messages of each of `rooms` (each named once) up to its `Seq`,
+    /// oldest first; a room with no messages may be absent.
+    fn latest(&self, rooms: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<(RoomId, LatestMessages)>>;
 }
 
 /// Password hashing (bcrypt in production).

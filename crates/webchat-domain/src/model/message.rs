@@ -1,6 +1,7 @@
 use super::{InvalidValue, MessageId, RoomId, RoomName, UserId, Username};
 use chrono::{DateTime, Utc};
 use std::fmt;
+use std::sync::Arc;
 
 /// A message's position in its room's log: 1, 2, 3, … with no gaps and no repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -126,6 +127,51 @@ pub enum HistoryCursor {
     /// Messages with `seq` above this one.
     After(Seq),
 }
+
+/// The last messages of one room, oldest first, as a window onto a list the store may
+/// share between requests: `GET /api/rooms/` embeds up to 200 per room, and copying each
+/// message out of the store's memory for every request was a twentieth of its time.
+#[derive(Debug, Clone, Default)]
+pub struct LatestMessages {
+    shared: Arc<[Message]>,
+    from: usize,
+}
+
+impl LatestMessages {
+    /// The last `count` messages of `shared` (all of them when it holds fewer).
+    #[must_use]
+    pub fn last_of(shared: Arc<[Message]>, count: usize) -> Self {
+        let from = shared.len().saturating_sub(count);
+        Self { shared, from }
+    }
+
+    #[must_use]
+    pub fn as_slice(&self) -> &[Message] {
+        self.shared.get(self.from..).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for LatestMessages {
+    type Target = [Message];
+
+    fn deref(&self) -> &[Message] {
+        self.as_slice()
+    }
+}
+
+impl From<Vec<Message>> for LatestMessages {
+    fn from(messages: Vec<Message>) -> Self {
+        Self { shared: messages.into(), from: 0 }
+    }
+}
+
+impl PartialEq for LatestMessages {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for LatestMessages {}
 
 /// A page of history, oldest first; `has_more` says whether more lie beyond it in the
 /// cursor's direction (older for `Latest` and `Before`, newer for `After`).

@@ -11,7 +11,8 @@ mod user;
 pub use event::Event;
 pub use ids::{MessageId, RoomId, SessionId, UserId};
 pub use message::{
-    Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, NewMessage, Seq,
+    Appended, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, Message, MessageContent, NewMessage,
+    Seq,
 };
 pub use room::{ListedRoom, Members, Room, RoomListQuery, RoomName, RoomView};
 pub use session::{AuthContext, Claims, Session, TokenKind, TokenPair};

@@ -337,3 +337,42 @@ fn user_id_parses_and_displays_the_hyphenated_uuid() {
     assert_eq!(id.to_string(), raw);
     assert_eq!(UserId::parse("550E8400-E29B-41D4-A716-446655440000"), Some(id));
 }
+
+// ---------------------------------------------------------------------------------------
+// LatestMessages
+// ---------------------------------------------------------------------------------------
+
+fn message_with_seq(seq: i64) -> Message {
+    Message {
+        id: MessageId(seq),
+        room_id: RoomId(1),
+        room: RoomName::parse("general").expect("a room name"),
+        seq: Seq(seq),
+        sender_id: None,
+        sender: None,
+        content: MessageContent::parse("hi").expect("content"),
+        created_at: chrono::DateTime::UNIX_EPOCH,
+        client_msg_id: None,
+    }
+}
+
+#[test]
+fn latest_messages_show_only_the_last_ones_of_a_shared_list() {
+    let shared: std::sync::Arc<[Message]> = (1..=5).map(message_with_seq).collect();
+    let seqs = |l: &LatestMessages| l.iter().map(|m| m.seq.0).collect::<Vec<_>>();
+
+    assert_eq!(seqs(&LatestMessages::last_of(shared.clone(), 2)), [4, 5]);
+    assert_eq!(seqs(&LatestMessages::last_of(shared.clone(), 5)), [1, 2, 3, 4, 5]);
+    assert_eq!(seqs(&LatestMessages::last_of(shared.clone(), 50)), [1, 2, 3, 4, 5], "fewer exist");
+    assert!(LatestMessages::last_of(shared, 0).is_empty());
+    assert!(LatestMessages::default().is_empty());
+}
+
+#[test]
+fn latest_messages_are_equal_when_they_hold_the_same_messages() {
+    let shared: std::sync::Arc<[Message]> = (1..=3).map(message_with_seq).collect();
+    let copied = LatestMessages::from(vec![message_with_seq(2), message_with_seq(3)]);
+
+    assert_eq!(LatestMessages::last_of(shared.clone(), 2), copied);
+    assert_ne!(LatestMessages::last_of(shared, 3), copied);
+}

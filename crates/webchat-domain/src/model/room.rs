@@ -1,4 +1,4 @@
-use super::{InvalidValue, Message, Page, RoomId, Seq, UserId, Username, is_name_char};
+use super::{InvalidValue, LatestMessages, Page, RoomId, Seq, UserId, Username, is_name_char};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
@@ -68,7 +68,7 @@ pub struct RoomView {
     pub active_participants: Vec<Username>,
     pub unread: i64,
     pub joined: bool,
-    pub messages: Vec<Message>,
+    pub messages: LatestMessages,
 }
 
 /// A room's members, by when they joined (then by name). Shared: stores keep these lists in

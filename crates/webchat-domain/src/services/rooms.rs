@@ -4,8 +4,8 @@ use super::DomainResult;
 use crate::DomainError;
 use crate::model::Event;
 use crate::model::{
-    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, ListedRoom, Members, Message,
-    MessageContent, NewMessage, Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId,
+    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, Members,
+    Message, MessageContent, NewMessage, Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId,
 };
 use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository, StoreResult};
 use std::collections::{HashMap, HashSet};
@@ -254,7 +254,7 @@ impl RoomService {
         for (room, user) in self.presence.active_users(&ids) {
             online.entry(room).or_default().insert(user);
         }
-        let mut latest: HashMap<RoomId, Vec<Message>> = HashMap::new();
+        let mut latest: HashMap<RoomId, LatestMessages> = HashMap::new();
         if per_room > 0 {
             let wanted: Vec<(RoomId, Seq)> = rooms
                 .iter()
@@ -262,9 +262,7 @@ impl RoomService {
                 .map(|r| (r.room.id, r.room.last_seq))
                 .collect();
             if !wanted.is_empty() {
-                for m in self.messages.latest(&wanted, per_room)? {
-                    latest.entry(m.room_id).or_default().push(m);
-                }
+                latest.extend(self.messages.latest(&wanted, per_room)?);
             }
         }
         Ok(rooms

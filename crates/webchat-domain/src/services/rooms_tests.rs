@@ -1,6 +1,6 @@
 use super::*;
 use crate::StoreError;
-use crate::model::{MessageId, Page, SessionId, Username};
+use crate::model::{LatestMessages, MessageId, Page, SessionId, Username};
 use crate::ports::{
     MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository, StoreResult,
 };
@@ -117,7 +117,7 @@ impl Mocks {
             .times(1)
             .returning(|_, _| Ok(vec![(GENERAL, Seq(3))]));
         let messages = vec![message(&room, 4, BOB, "bob"), message(&room, 5, ALICE, "alice")];
-        let latest = messages.clone();
+        let latest = vec![(GENERAL, LatestMessages::from(messages.clone()))];
         self.messages
             .expect_latest()
             .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5))] && *per_room == 50)
@@ -133,7 +133,7 @@ impl Mocks {
             active_participants: vec![username("bob")],
             unread: 2,
             joined: true,
-            messages,
+            messages: messages.into(),
         }
     }
 
@@ -191,7 +191,10 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
         message(&general, 5, ALICE, "alice"),
         message(&random, 3, CAROL, "carol"),
     );
-    let latest = vec![g4.clone(), r3.clone(), g5.clone()];
+    let latest = vec![
+        (RANDOM, LatestMessages::from(vec![r3.clone()])),
+        (GENERAL, LatestMessages::from(vec![g4.clone(), g5.clone()])),
+    ];
     // The empty room is not asked for.
     m.messages
         .expect_latest()
@@ -217,7 +220,7 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
                 active_participants: vec![username("bob")],
                 unread: 2,
                 joined: true,
-                messages: vec![g4, g5],
+                messages: vec![g4, g5].into(),
             },
             RoomView {
                 room: random,
@@ -225,7 +228,7 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
                 active_participants: vec![],
                 unread: 0,
                 joined: false,
-                messages: vec![r3],
+                messages: vec![r3].into(),
             },
             RoomView {
                 room: empty,
@@ -233,7 +236,7 @@ fn list_builds_a_view_of_every_room_as_the_viewer_sees_it() {
                 active_participants: vec![],
                 unread: 0,
                 joined: false,
-                messages: vec![],
+                messages: LatestMessages::default(),
             },
         ])
     );
@@ -269,7 +272,7 @@ fn list_reads_no_messages_when_none_are_asked_for() {
     let views = m.service().list(ctx(ALICE), &list_query(0)).expect("a list");
 
     assert_eq!(views.len(), 1);
-    assert_eq!(views[0].messages, vec![]);
+    assert!(views[0].messages.is_empty());
 }
 
 #[test]

@@ -5,10 +5,11 @@ use super::schema::{memberships, messages, rooms, users};
 use super::users::parse_uuid;
 use super::{Core, Db, DbConnection, TxError, from_millis, to_millis};
 use diesel::prelude::*;
+use std::sync::Arc;
 use std::time::Instant;
 use webchat_domain::model::{
-    Appended, ClientMsgId, HistoryCursor, HistoryPage, Message, MessageContent, MessageId, NewMessage,
-    RoomId, RoomName, Seq, UserId, Username,
+    Appended, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, Message, MessageContent, MessageId,
+    NewMessage, RoomId, RoomName, Seq, UserId, Username,
 };
 use webchat_domain::ports::{AppendDone, MessageRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
@@ -191,19 +192,17 @@ impl MessageRepository for Db {
         Ok(HistoryPage { messages, has_more })
     }
 
-    fn latest(&self, wanted: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>> {
+    fn latest(&self, wanted: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<(RoomId, LatestMessages)>> {
         if wanted.is_empty() || per_room == 0 {
             return Ok(Vec::new());
         }
+        let count = usize::try_from(per_room).unwrap_or(usize::MAX);
         let now = Instant::now();
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(wanted.len());
         let mut missing = Vec::new();
         for &(room, last) in wanted {
             match self.recent.get(room, last, per_room, now) {
-                Some(kept) => {
-                    let skip = kept.len().saturating_sub(usize::try_from(per_room).unwrap_or(usize::MAX));
-                    found.extend(kept[skip..].iter().cloned());
-                }
+                Some(kept) => found.push((room, LatestMessages::last_of(kept, count))),
                 None => missing.push((room, last)),
             }
         }
@@ -226,12 +225,12 @@ impl MessageRepository for Db {
             let read: Vec<Message> = rows.into_iter().map(into_message).collect::<StoreResult<_>>()?;
             for room in read.chunk_by(|a, b| a.room_id == b.room_id) {
                 if let Some(&(id, last)) = missing.iter().find(|(id, _)| *id == room[0].room_id) {
-                    self.recent.put(ticket, id, last, per_room, room.into(), now);
+                    let shared: Arc<[Message]> = room.into();
+                    self.recent.put(ticket, id, last, per_room, Arc::clone(&shared), now);
+                    found.push((id, LatestMessages::last_of(shared, count)));
                 }
             }
-            found.extend(read);
         }
-        found.sort_unstable_by_key(|m| (m.room_id, m.seq));
         Ok(found)
     }
 }

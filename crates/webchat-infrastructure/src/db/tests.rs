@@ -256,6 +256,24 @@ fn seqs(messages: &[Message]) -> Vec<i64> {
     messages.iter().map(|m| m.seq.0).collect()
 }
 
+/// [`MessageRepository::latest`] as one list ordered by room and seq, after checking that
+/// each room came at most once and holds only its own messages.
+fn latest_flat(db: &TestDb, wanted: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<Message>> {
+    let got = db.messages().latest(wanted, per_room)?;
+    let mut rooms: Vec<RoomId> = got.iter().map(|(room, _)| *room).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    assert_eq!(rooms.len(), got.len(), "each room once");
+    let mut all: Vec<Message> = Vec::new();
+    for (room, messages) in got {
+        assert!(messages.iter().all(|m| m.room_id == room), "only the room's own messages");
+        assert!(messages.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+        all.extend(messages.iter().cloned());
+    }
+    all.sort_unstable_by_key(|m| (m.room_id, m.seq));
+    Ok(all)
+}
+
 fn list_users(db: &TestDb, search: Option<&str>, limit: u32, offset: u64) -> Vec<User> {
     db.users()
         .list(&UserListQuery { search: search.map(str::to_owned), page: page(limit, offset) })
@@ -529,7 +547,7 @@ on_both_backends! {
         assert_eq!(messages[0].id, kept.id);
         assert_eq!(messages[0].client_msg_id, kept.client_msg_id);
         assert_eq!(messages[2].content.as_str(), "third");
-        let latest = db.messages().latest(&[(general.id, Seq(3))], 10).expect("latest");
+        let latest = latest_flat(db, &[(general.id, Seq(3))], 10).expect("latest");
         assert_eq!(latest, messages);
     }
 
@@ -1210,7 +1228,7 @@ on_both_backends! {
         send(db, &r2, &alex, "two", 10);
         let wanted = [(r2.id, Seq(6)), (r1.id, Seq(5)), (r3.id, Seq(2))];
 
-        let got = db.messages().latest(&wanted, 3).expect("latest");
+        let got = latest_flat(db, &wanted, 3).expect("latest");
         let mut by_room: BTreeMap<RoomId, Vec<i64>> = BTreeMap::new();
         for m in &got {
             by_room.entry(m.room_id).or_default().push(m.seq.0);
@@ -1221,11 +1239,11 @@ on_both_backends! {
         assert_eq!(got.len(), 8);
         assert!(got.iter().all(|m| m.sender.as_ref().map(Username::as_str) == Some("alex")));
 
-        let only_one = db.messages().latest(&[(r1.id, Seq(5))], 1).expect("latest");
+        let only_one = latest_flat(db, &[(r1.id, Seq(5))], 1).expect("latest");
         assert_eq!(seqs(&only_one), [5]);
         assert_eq!(only_one[0].room.as_str(), "one");
-        assert!(db.messages().latest(&[], 3).expect("latest of nothing").is_empty());
-        assert!(db.messages().latest(&wanted, 0).expect("latest 0").is_empty());
+        assert!(latest_flat(db, &[], 3).expect("latest of nothing").is_empty());
+        assert!(latest_flat(db, &wanted, 0).expect("latest 0").is_empty());
     }
 }
 
@@ -1347,17 +1365,17 @@ on_both_backends! {
             send(db, &r2, &alex, "two", 2 + i);
         }
         let wanted = [(r1.id, Seq(6)), (r2.id, Seq(6))];
-        let first = db.messages().latest(&wanted, 4).expect("latest");
+        let first = latest_flat(db, &wanted, 4).expect("latest");
         assert_eq!(first.len(), 8);
         // Read again: from memory, the same messages in the same order.
-        assert_eq!(db.messages().latest(&wanted, 4).expect("again"), first);
+        assert_eq!(latest_flat(db, &wanted, 4).expect("again"), first);
         // A narrower window of what is remembered, and a room read from the store beside it.
-        let narrow = db.messages().latest(&[(r2.id, Seq(6)), (r1.id, Seq(6))], 2).expect("narrow");
+        let narrow = latest_flat(db, &[(r2.id, Seq(6)), (r1.id, Seq(6))], 2).expect("narrow");
         assert_eq!(seqs(&narrow), vec![5, 6, 5, 6]);
         // A wider window than was read, and a room that moved on, come from the store.
-        assert_eq!(db.messages().latest(&[(r1.id, Seq(6))], 6).expect("wider").len(), 6);
+        assert_eq!(latest_flat(db, &[(r1.id, Seq(6))], 6).expect("wider").len(), 6);
         send(db, &r1, &alex, "newer", 20);
-        assert_eq!(seqs(&db.messages().latest(&[(r1.id, Seq(7))], 2).expect("moved on")), vec![6, 7]);
+        assert_eq!(seqs(&latest_flat(db, &[(r1.id, Seq(7))], 2).expect("moved on")), vec![6, 7]);
     }
 
     fn latest_shows_a_rename_and_a_deleted_sender_at_once(db) {
@@ -1369,14 +1387,14 @@ on_both_backends! {
         send(db, &room, &bo, "hi", 3);
         let wanted = [(room.id, Seq(2))];
         let names = |got: Vec<Message>| got.into_iter().map(|m| m.sender.map(|n| n.as_str().to_owned())).collect::<Vec<_>>();
-        assert_eq!(names(db.messages().latest(&wanted, 10).expect("latest")), [Some("alex".into()), Some("bob".into())]);
+        assert_eq!(names(latest_flat(db, &wanted, 10).expect("latest")), [Some("alex".into()), Some("bob".into())]);
 
         let patch = UserPatch { email: None, username: Some(username("alexander")) };
         db.users().update(alex.id, &patch).expect("rename").expect("alex exists");
-        assert_eq!(names(db.messages().latest(&wanted, 10).expect("latest")), [Some("alexander".into()), Some("bob".into())]);
+        assert_eq!(names(latest_flat(db, &wanted, 10).expect("latest")), [Some("alexander".into()), Some("bob".into())]);
 
         db.users().delete(bo.id).expect("delete").expect("bob exists");
-        let got = db.messages().latest(&wanted, 10).expect("latest");
+        let got = latest_flat(db, &wanted, 10).expect("latest");
         assert_eq!(got[1].sender_id, None);
         assert_eq!(names(got), [Some("alexander".into()), None]);
     }
@@ -1390,7 +1408,7 @@ on_both_backends! {
         // The caller read last_seq = 5; two messages arrive before it asks for the latest.
         send(db, &room, &alex, "new", 10);
         send(db, &room, &alex, "new", 11);
-        let got = db.messages().latest(&[(room.id, Seq(5))], 3).expect("latest");
+        let got = latest_flat(db, &[(room.id, Seq(5))], 3).expect("latest");
         assert_eq!(got.len(), 3, "per_room is a limit: {:?}", seqs(&got));
         assert!(got.windows(2).all(|w| w[0].seq.next() == w[1].seq), "consecutive, oldest first: {:?}", seqs(&got));
     }
