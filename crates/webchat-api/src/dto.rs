@@ -1,6 +1,6 @@
 //! The JSON shapes of SPEC §3's objects.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use webchat_domain::model::{ClientMsgId, Message, RoomView, User, Username};
@@ -8,7 +8,56 @@ use webchat_domain::model::{ClientMsgId, Message, RoomView, User, Username};
 /// RFC 3339, UTC, milliseconds: `2024-09-28T12:30:00.000Z`.
 #[must_use]
 pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let mut buf = [0; 24];
+    match rfc3339_millis(t, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+/// [`timestamp`] into `buf`, for the years 0–9999 (chrono's general formatter, which
+/// handles every year, was a fortieth of `GET /api/rooms/`); `None` outside them.
+fn rfc3339_millis(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    // A leap second's nanoseconds run past 10^9; chrono writes those.
+    let millis = Some(t.nanosecond() / 1_000_000).filter(|m| *m < 1000)?;
+    let fields =
+        [(0..4, year), (5..7, t.month()), (8..10, t.day()), (11..13, t.hour()), (14..16, t.minute())];
+    for (range, value) in fields.into_iter().chain([(17..19, t.second()), (20..23, millis)]) {
+        let mut value = value;
+        for digit in buf[range].iter_mut().rev() {
+            *digit = b'0' + u8::try_from(value % 10).unwrap_or(0);
+            value /= 10;
+        }
+    }
+    for (at, sep) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')] {
+        buf[at] = sep;
+    }
+    std::str::from_utf8(buf).ok()
+}
+
+/// A time written as [`timestamp`] writes it, straight into the JSON (no `String`).
+#[derive(Debug, Clone, Copy)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0; 24];
+        match rfc3339_millis(self.0, &mut buf) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_str(&timestamp(self.0)),
+        }
+    }
+}
+
+/// A UUID in its hyphenated lower-case form, straight into the JSON (no `String`).
+#[derive(Debug, Clone, Copy)]
+pub struct UuidText(pub uuid::Uuid);
+
+impl Serialize for UuidText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()))
+    }
 }
 
 /// `200` with `value` as JSON, written into a buffer of `capacity` bytes: a listing of
@@ -68,11 +117,11 @@ pub struct MessageDto<'a> {
     pub seq: i64,
     /// `null` once the sender's account is deleted.
     pub sender: Option<&'a str>,
-    #[schema(format = "uuid")]
-    pub sender_id: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid")]
+    pub sender_id: Option<UuidText>,
     pub content: &'a str,
-    #[schema(format = DateTime, example = "2024-09-28T12:30:00.000Z")]
-    pub timestamp: String,
+    #[schema(value_type = String, format = DateTime, example = "2024-09-28T12:30:00.000Z")]
+    pub timestamp: Timestamp,
     pub client_msg_id: Option<&'a str>,
 }
 
@@ -85,9 +134,9 @@ impl<'a> From<&'a Message> for MessageDto<'a> {
             room: m.room.as_str(),
             seq: m.seq.0,
             sender: m.sender.as_ref().map(Username::as_str),
-            sender_id: m.sender_id.map(|s| s.to_string()),
+            sender_id: m.sender_id.map(|s| UuidText(s.0)),
             content: m.content.as_str(),
-            timestamp: timestamp(m.created_at),
+            timestamp: Timestamp(m.created_at),
             client_msg_id: m.client_msg_id.as_ref().map(ClientMsgId::as_str),
         }
     }
@@ -99,8 +148,8 @@ impl<'a> From<&'a Message> for MessageDto<'a> {
 pub struct RoomDto<'a> {
     pub id: i64,
     pub name: &'a str,
-    #[schema(format = DateTime, example = "2024-09-28T12:30:00.000Z")]
-    pub created_at: String,
+    #[schema(value_type = String, format = DateTime, example = "2024-09-28T12:30:00.000Z")]
+    pub created_at: Timestamp,
     /// Members, by username.
     pub participants: Vec<&'a str>,
     /// Members with a live WebSocket now, on any node.
@@ -120,7 +169,7 @@ impl<'a> From<&'a RoomView> for RoomDto<'a> {
         Self {
             id: v.room.id.0,
             name: v.room.name.as_str(),
-            created_at: timestamp(v.room.created_at),
+            created_at: Timestamp(v.room.created_at),
             participants: v.participants.iter().map(Username::as_str).collect(),
             active_participants: v.active_participants.iter().map(Username::as_str).collect(),
             last_seq: v.room.last_seq.0,
@@ -172,4 +221,47 @@ pub struct HistoryPageDto<'a> {
     pub messages: Vec<MessageDto<'a>>,
     /// Whether more messages lie beyond the page in its direction.
     pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn chrono_text(t: DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    #[test]
+    fn timestamps_are_written_exactly_as_chrono_writes_them() {
+        let mut times: Vec<DateTime<Utc>> = vec![
+            DateTime::UNIX_EPOCH,
+            Utc.with_ymd_and_hms(2024, 9, 28, 12, 30, 0).single().expect("a time"),
+            Utc.with_ymd_and_hms(2000, 2, 29, 23, 59, 59).single().expect("a time"),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single().expect("year 0"),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single().expect("year 9999"),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).single().expect("year 10000"),
+            Utc.with_ymd_and_hms(-1, 6, 1, 0, 0, 0).single().expect("year -1"),
+            DateTime::from_timestamp(1_700_000_000, 999_999_999).expect("sub-millisecond digits"),
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).expect("a leap second"),
+        ];
+        // Every millisecond digit and a spread of instants, deterministically.
+        let mut ms: i64 = 1_733_000_000_000;
+        for _ in 0..5_000 {
+            ms = ms.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            times.push(DateTime::from_timestamp_millis(ms.rem_euclid(253_402_300_800_000)).expect("a time"));
+        }
+        for t in times {
+            assert_eq!(timestamp(t), chrono_text(t), "{t:?}");
+            let json = serde_json::to_string(&Timestamp(t)).expect("json");
+            assert_eq!(json, format!("\"{}\"", chrono_text(t)), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn uuids_are_written_hyphenated_in_lower_case() {
+        let id = uuid::Uuid::from_u128(0x0123_4567_89AB_CDEF_0123_4567_89AB_CDEF);
+        assert_eq!(serde_json::to_string(&UuidText(id)).expect("json"), format!("\"{id}\""));
+        assert_eq!(format!("{id}"), "01234567-89ab-cdef-0123-456789abcdef");
+    }
 }
