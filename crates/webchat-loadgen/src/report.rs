@@ -116,6 +116,7 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
                 Goal::AtLeast(200_000.0),
             ));
             rows.push(row("p99 ms at that rate", f(line, &["p99_ms_at_max"]), Goal::Info));
+            rows.push(row("steps run again after passing 50 ms", f(line, &["retried_steps"]), Goal::Info));
             integrity(&mut rows);
         }
         "W4" if line.get("mode").and_then(Value::as_str) == Some("closed") => {
