@@ -8,10 +8,16 @@ use webchat_domain::model::{ClientMsgId, Message, RoomView, User, Username};
 /// RFC 3339, UTC, milliseconds: `2024-09-28T12:30:00.000Z`.
 #[must_use]
 pub fn timestamp(t: DateTime<Utc>) -> String {
+    with_timestamp_text(t, str::to_owned)
+}
+
+/// Hands `t`, written as [`timestamp`] writes it, to `f`: from a stack buffer for the years
+/// 0–9999, from chrono's general writer otherwise.
+fn with_timestamp_text<R>(t: DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0; 24];
     match rfc3339_millis(t, &mut buf) {
-        Some(text) => text.to_owned(),
-        None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+        Some(text) => f(text),
+        None => f(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
     }
 }
 
@@ -42,11 +48,7 @@ pub struct Timestamp(pub DateTime<Utc>);
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut buf = [0; 24];
-        match rfc3339_millis(self.0, &mut buf) {
-            Some(text) => serializer.serialize_str(text),
-            None => serializer.serialize_str(&timestamp(self.0)),
-        }
+        with_timestamp_text(self.0, |text| serializer.serialize_str(text))
     }
 }
 

@@ -84,8 +84,9 @@ pub trait RoomRepository: Send + Sync {
     /// Ends a membership; `false` when `user` was not a member.
     fn leave(&self, room: RoomId, user: UserId) -> StoreResult<bool>;
     /// A page of rooms, most recently active first, each with its members and `viewer`'s
-    /// read marker, all as of one moment (a listing is a page, so stores answer it with as
-    /// few round trips as they can).
+    /// read marker (`None` where `viewer` is not a member); `query.joined` keeps only the
+    /// rooms `viewer` has joined. A listing is a page, so stores answer it with as few
+    /// round trips as they can.
     fn list(&self, viewer: UserId, query: &RoomListQuery) -> StoreResult<Vec<ListedRoom>>;
     /// A page of the rooms `user` has joined, most recently active first, without members.
     fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>>;
