@@ -1,13 +1,42 @@
-//! The JSON frames of SPEC §4.
+//! The frames of SPEC §4, encoded as WebSocket frames once and shared.
 
 use crate::dto::MessageDto;
+use actix_http::ws::{CloseReason, OpCode, Parser};
+use actix_web::web::{Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::{Value, json};
 use webchat_domain::model::{Message, Seq};
 
-/// A frame ready to write, serialized once and shared (by reference count) by every
-/// socket that gets it.
-pub type Frame = bytestring::ByteString;
+/// Control frames carry at most this many bytes (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+/// One WebSocket frame, header included, ready to write. A server's frames are not masked,
+/// so the same bytes go to every socket: a message is encoded once and shared (by
+/// reference count) by every socket that gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    fn encode(op: OpCode, payload: &[u8]) -> Self {
+        let mut buf = BytesMut::with_capacity(payload.len() + 10);
+        Parser::write_message(&mut buf, payload, op, true, false);
+        Self(buf.freeze())
+    }
+
+    fn text(json: &[u8]) -> Self {
+        Self::encode(OpCode::Text, json)
+    }
+
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// A frame in a socket's queue. A message carries when it was stored, so the socket can
 /// measure the delivery latency when it writes it.
@@ -25,7 +54,7 @@ impl From<Frame> for Outgoing {
 }
 
 fn frame(v: &Value) -> Frame {
-    Frame::from(v.to_string())
+    Frame::text(v.to_string().as_bytes())
 }
 
 #[derive(Serialize)]
@@ -43,7 +72,7 @@ struct MessageFrame<'a> {
 pub fn message(m: &Message) -> Frame {
     let dto = MessageDto::from(m);
     let f = MessageFrame { kind: "message", message: &dto, legacy: dto.content };
-    Frame::from(serde_json::to_string(&f).unwrap_or_default())
+    Frame::text(&serde_json::to_vec(&f).unwrap_or_default())
 }
 
 #[must_use]
@@ -84,7 +113,73 @@ pub fn error(code: &str, detail: &str, client_msg_id: Option<&str>) -> Frame {
     frame(&v)
 }
 
+/// The JSON `pong`, for clients that cannot see protocol frames.
 #[must_use]
 pub fn pong() -> Frame {
     frame(&json!({"type": "pong"}))
+}
+
+/// The protocol ping of the heartbeat.
+#[must_use]
+pub fn ping_control() -> Frame {
+    Frame::encode(OpCode::Ping, b"")
+}
+
+/// The protocol pong answering a client's ping with its payload.
+#[must_use]
+pub fn pong_control(payload: &[u8]) -> Frame {
+    Frame::encode(OpCode::Pong, &payload[..payload.len().min(MAX_CONTROL_PAYLOAD)])
+}
+
+/// The close frame with `code` and no reason.
+#[must_use]
+pub fn close(code: u16) -> Frame {
+    let mut buf = BytesMut::with_capacity(4);
+    Parser::write_close(&mut buf, Some(CloseReason { code: code.into(), description: None }), false);
+    Frame(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `frame` back as a client does: unmasked, one whole frame.
+    fn parse(frame: &Frame) -> (OpCode, Vec<u8>) {
+        let mut buf = BytesMut::from(frame.as_bytes());
+        let (fin, op, payload) =
+            Parser::parse(&mut buf, false, usize::MAX).expect("a valid frame").expect("whole");
+        assert!(fin, "one frame per message");
+        assert!(buf.is_empty(), "nothing after the frame");
+        (op, payload.map(|p| p.to_vec()).unwrap_or_default())
+    }
+
+    #[test]
+    fn text_frames_of_every_length_class_read_back_as_the_same_json() {
+        // 7-bit, 16-bit and 64-bit payload lengths.
+        for len in [0, 125, 126, 65_535, 65_536, 70_000] {
+            let content = "x".repeat(len);
+            let f = frame(&json!({"type": "message", "content": content}));
+            let (op, payload) = parse(&f);
+            assert_eq!(op, OpCode::Text);
+            let v: Value = serde_json::from_slice(&payload).expect("JSON");
+            assert_eq!(v["content"].as_str().map(str::len), Some(len));
+        }
+    }
+
+    #[test]
+    fn close_frames_carry_their_code() {
+        let mut buf = BytesMut::from(close(4008).as_bytes());
+        let (_, op, payload) = Parser::parse(&mut buf, false, 125).expect("valid").expect("whole");
+        assert_eq!(op, OpCode::Close);
+        let reason = Parser::try_parse_close_payload(&payload.expect("payload")).expect("valid");
+        assert_eq!(reason.map(|r| u16::from(r.code)), Some(4008));
+    }
+
+    #[test]
+    fn a_pong_repeats_at_most_125_bytes_of_the_ping() {
+        let (op, payload) = parse(&pong_control(&[7; 300]));
+        assert_eq!(op, OpCode::Pong);
+        assert_eq!(payload, vec![7; 125]);
+        assert_eq!(parse(&ping_control()), (OpCode::Ping, Vec::new()));
+    }
 }

@@ -78,6 +78,8 @@ pub struct Conn {
     /// A `/ws/` connection: follows the user's joins and leaves.
     pub multi: bool,
     tx: mpsc::Sender<Outgoing>,
+    /// Frames the socket's writer took from `tx`'s queue.
+    written: AtomicU64,
     pub closer: Closer,
     rooms: Mutex<ConnRooms>,
 }
@@ -101,6 +103,17 @@ impl Conn {
     #[must_use]
     pub fn rooms(&self) -> Vec<RoomId> {
         lock(&self.rooms).rooms.iter().copied().collect()
+    }
+
+    /// Counts a frame the socket's writer took from the queue.
+    pub fn written(&self) {
+        self.written.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames waiting in the queue, and how many the writer has taken so far.
+    #[must_use]
+    pub fn backlog(&self) -> (usize, u64) {
+        (self.tx.max_capacity() - self.tx.capacity(), self.written.load(Ordering::Relaxed))
     }
 }
 
@@ -273,6 +286,7 @@ impl Hub {
             session,
             multi,
             tx,
+            written: AtomicU64::new(0),
             closer: Closer::default(),
             rooms: Mutex::default(),
         });

@@ -1,7 +1,9 @@
-//! WebSockets (SPEC §4): the hub, the frames, the per-socket session and the endpoints.
+//! WebSockets (SPEC §4): the hub, the frames, the per-socket session and writer, and the
+//! endpoints.
 
 pub mod frames;
 pub mod hub;
+pub mod outbox;
 pub mod routes;
 pub mod session;
 

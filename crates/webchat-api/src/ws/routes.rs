@@ -1,5 +1,6 @@
 //! `GET /ws/chat/{room_name}/` and `GET /ws/`: authenticate, then upgrade.
 
+use super::outbox::Outbox;
 use super::session::{self, Scope, Socket};
 use crate::error::ApiError;
 use crate::extract::{bearer_token, blocking};
@@ -75,16 +76,10 @@ pub async fn chat(
     let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, false);
     let start = hub.subscribe(&conn, &room, false).unwrap_or(room.last_seq);
     still_live(&state, auth, &conn).await;
-    let socket = Socket {
-        hub,
-        rooms: state.rooms.clone(),
-        conn,
-        queue,
-        auth,
-        scope: Scope::Room { room, after, start },
-    };
-    spawn(socket, session, stream);
-    Ok(response)
+    let writer = Outbox::new(conn.clone(), queue);
+    let socket =
+        Socket { hub, rooms: state.rooms.clone(), conn, auth, scope: Scope::Room { room, after, start } };
+    Ok(spawn(socket, response, session, stream, writer))
 }
 
 /// `/ws/`: every room the user has joined, on one connection.
@@ -126,9 +121,9 @@ pub async fn all(
     });
     let scope = Scope::All { rooms: rooms.collect() };
     still_live(&state, auth, &conn).await;
-    let socket = Socket { hub, rooms: state.rooms.clone(), conn, queue, auth, scope };
-    spawn(socket, session, stream);
-    Ok(response)
+    let writer = Outbox::new(conn.clone(), queue);
+    let socket = Socket { hub, rooms: state.rooms.clone(), conn, auth, scope };
+    Ok(spawn(socket, response, session, stream, writer))
 }
 
 /// A logout between authenticating and registering the socket found no socket to close:
@@ -147,10 +142,22 @@ async fn still_live(state: &AppState, auth: AuthContext, conn: &super::hub::Conn
     }
 }
 
-fn spawn(socket: Socket, session: actix_ws::Session, stream: actix_ws::MessageStream) {
+/// Starts the session task and answers the upgrade with the socket's [`Outbox`] as its body.
+/// actix-ws's reading side is kept; its writing side (the `Session` and its body) is not
+/// used, so that the hub's frames reach the connection's write buffer without passing
+/// through the session task and actix-ws's channel.
+fn spawn(
+    socket: Socket,
+    response: HttpResponse,
+    session: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    (out, outbox): (tokio::sync::mpsc::Sender<super::outbox::Direct>, Outbox),
+) -> HttpResponse {
+    drop(session);
     let stream = stream
         .max_frame_size(crate::MAX_BODY_BYTES)
         .aggregate_continuations()
         .max_continuation_size(crate::MAX_BODY_BYTES);
-    actix_web::rt::spawn(session::run(socket, session, stream));
+    actix_web::rt::spawn(session::run(socket, out, stream));
+    response.map_body(|_, actix_body| outbox.replacing(actix_body)).map_into_boxed_body()
 }

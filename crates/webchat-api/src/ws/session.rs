@@ -1,10 +1,11 @@
 //! One WebSocket connection: replay, then live frames from the hub's queue, and the
 //! client's frames (sends, typing, read markers, pings).
 
-use super::frames::{self, Frame, Outgoing};
+use super::frames::{self, Frame};
 use super::hub::{Conn, Hub, close};
+use super::outbox::Direct;
 use crate::MAX_BODY_BYTES;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseReason, ProtocolError, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ const BAD_FRAMES_LIMIT: usize = 20;
 const BAD_FRAMES_WINDOW: Duration = Duration::from_secs(10);
 /// How long a `/ws/` connection waits for a first `resume` frame before going live.
 const RESUME_WAIT: Duration = Duration::from_secs(1);
-/// How long one write may wait for a client that does not read.
+/// How long one of the session's own writes may wait for a client that does not read.
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// At most one typing notice per room per this long from one socket.
 const TYPING_EVERY: Duration = Duration::from_secs(2);
@@ -38,13 +39,13 @@ pub enum Scope {
     All { rooms: Vec<(Room, Seq)> },
 }
 
-/// Everything a connection's task needs.
+/// Everything a connection's task needs. The hub's queue for the socket is drained by its
+/// [`Outbox`](super::outbox::Outbox), not by this task.
 #[derive(Debug)]
 pub struct Socket {
     pub hub: Arc<Hub>,
     pub rooms: Arc<RoomService>,
     pub conn: Arc<Conn>,
-    pub queue: mpsc::Receiver<Outgoing>,
     pub auth: AuthContext,
     pub scope: Scope,
 }
@@ -58,27 +59,35 @@ enum End {
 }
 
 struct Io {
-    session: Session,
+    /// To the socket's writer, in order.
+    out: mpsc::Sender<Direct>,
     stream: AggregatedMessageStream,
 }
 
 impl Io {
-    /// Writes one frame, giving up when the connection must close meanwhile (a reader that
-    /// stopped reading must not hold its task forever).
-    async fn send(&mut self, conn: &Conn, frame: Frame) -> Result<(), End> {
+    async fn send(&self, conn: &Conn, frame: Frame) -> Result<(), End> {
+        self.write(conn, Direct::Frame(frame)).await
+    }
+
+    /// Hands one item to the writer, giving up when the connection must close meanwhile (a
+    /// reader that stopped reading must not hold its task forever).
+    async fn write(&self, conn: &Conn, item: Direct) -> Result<(), End> {
+        let item = match self.out.try_send(item) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(End::Gone),
+            Err(mpsc::error::TrySendError::Full(item)) => item,
+        };
         tokio::select! {
-            r = self.session.text(frame) => r.map_err(|_| End::Gone),
+            r = self.out.send(item) => r.map_err(|_| End::Gone),
             code = conn.closer.requested() => Err(End::Close(code)),
-            // A reader that stopped reading in a quiet room never overflows its queue;
-            // a write that cannot go out for this long marks it just the same.
             () = tokio::time::sleep(WRITE_STALL) => Err(End::Close(close::SLOW_CONSUMER)),
         }
     }
 }
 
 /// Runs the connection to its end, then forgets it in the hub.
-pub async fn run(mut socket: Socket, session: Session, stream: AggregatedMessageStream) {
-    let mut io = Io { session, stream };
+pub async fn run(mut socket: Socket, out: mpsc::Sender<Direct>, stream: AggregatedMessageStream) {
+    let mut io = Io { out, stream };
     let end = match serve(&mut socket, &mut io).await {
         Ok(()) => End::Close(close::NORMAL),
         Err(end) => end,
@@ -88,10 +97,9 @@ pub async fn run(mut socket: Socket, session: Session, stream: AggregatedMessage
         crate::metrics::slow_consumer_closed();
     }
     if let End::Close(code) = end {
-        let reason = CloseReason { code: code.into(), description: None };
-        // The close frame waits behind queued data; a reader that never reads gets a
-        // bounded grace, then the connection is dropped.
-        let _ = tokio::time::timeout(CLOSE_GRACE, io.session.close(Some(reason))).await;
+        // The close frame waits behind the session's own frames (not the hub's queue, which
+        // is discarded); a reader that never reads gets a bounded grace.
+        let _ = tokio::time::timeout(CLOSE_GRACE, io.out.send(Direct::Close(frames::close(code)))).await;
     }
 }
 
@@ -133,6 +141,8 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
             }
         }
     }
+    // Replays and `ready` frames are out: the hub's queue follows them.
+    io.write(&socket.conn, Direct::Live).await?;
     let mut state = Live::new();
     if let Some(item) = first {
         handle(socket, io, &mut state, item).await?;
@@ -142,18 +152,6 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
         tokio::select! {
             biased;
             code = socket.conn.closer.requested() => return Err(End::Close(code)),
-            // The queue before the client's frames: a client that sends without pause must
-            // still get its room's messages, or its own queue would overflow (4008) while
-            // it reads everything the server writes.
-            out = socket.queue.recv() => match out {
-                Some(out) => {
-                    io.send(&socket.conn, out.frame).await?;
-                    if let Some(stored_at) = out.stored_at_ms {
-                        crate::metrics::delivered(stored_at);
-                    }
-                }
-                None => return Err(End::Gone),
-            },
             item = io.stream.recv() => match item {
                 Some(Ok(item)) => handle(socket, io, &mut state, item).await?,
                 Some(Err(e)) => return Err(protocol_end(&e)),
@@ -163,9 +161,14 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
                 if state.last_seen.elapsed() > SILENCE_LIMIT {
                     return Err(End::Close(close::NORMAL));
                 }
-                if io.session.ping(b"").await.is_err() {
-                    return Err(End::Gone);
+                // A reader that stopped reading in a quiet room never overflows its queue:
+                // queued frames that the writer has not touched for a whole beat mark it.
+                let (queued, written) = socket.conn.backlog();
+                if queued > 0 && state.stuck_at == Some(written) {
+                    return Err(End::Close(close::SLOW_CONSUMER));
                 }
+                state.stuck_at = (queued > 0).then_some(written);
+                io.write(&socket.conn, Direct::Frame(frames::ping_control())).await?;
             }
         }
     }
@@ -231,11 +234,18 @@ struct Live {
     last_seen: Instant,
     bad_frames: VecDeque<Instant>,
     typing: HashMap<webchat_domain::model::RoomId, Instant>,
+    /// At the last heartbeat frames were queued and the writer had taken this many.
+    stuck_at: Option<u64>,
 }
 
 impl Live {
     fn new() -> Self {
-        Self { last_seen: Instant::now(), bad_frames: VecDeque::new(), typing: HashMap::new() }
+        Self {
+            last_seen: Instant::now(),
+            bad_frames: VecDeque::new(),
+            typing: HashMap::new(),
+            stuck_at: None,
+        }
     }
 
     /// Counts a bad frame; `true` when the connection has sent too many.
@@ -285,7 +295,7 @@ async fn handle(socket: &Socket, io: &mut Io, state: &mut Live, item: Aggregated
             io.send(&socket.conn, frames::error("invalid_frame", "Send JSON text frames.", None)).await?;
             if state.bad() { Err(End::Close(close::POLICY)) } else { Ok(()) }
         }
-        AggregatedMessage::Ping(bytes) => io.session.pong(&bytes).await.map_err(|_| End::Gone),
+        AggregatedMessage::Ping(bytes) => io.send(&socket.conn, frames::pong_control(&bytes)).await,
         AggregatedMessage::Pong(_) => Ok(()),
         AggregatedMessage::Close(_) => Err(End::Close(close::NORMAL)),
     }
