@@ -147,6 +147,15 @@ pub async fn accounts(env: &Env, tag: &str, n: usize, concurrency: usize) -> Res
     results.into_iter().collect()
 }
 
+/// The client's WebSocket settings. tungstenite zero-fills the free part of its read buffer
+/// (up to `read_buffer_size`) before every read; at its default of 128 KiB that was 30 % of
+/// the load generator's core in W2 (a `memset` per read, 100,000 reads/s), enough to leave
+/// the client, not the server, the slower side of the measurement. Frames here are well
+/// under 4 KiB; a larger one is read in several reads.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096)
+}
+
 /// Opens `/ws/chat/{room}/` and waits for `ready`: the socket and the room's `last_seq`.
 pub async fn connect(env: &Env, room: &str, token: &str) -> Result<(Ws, i64), String> {
     connect_after(env, room, token, None, |_| {}).await
@@ -167,7 +176,7 @@ pub async fn connect_after(
     let url = format!("{}/ws/chat/{room}/?token={token}{resume}", env.ws_base);
     let (mut ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio_tungstenite::connect_async_with_config(url, None, true),
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true),
     )
     .await
     .map_err(|_| "WebSocket connect timed out after 30 s".to_owned())?
