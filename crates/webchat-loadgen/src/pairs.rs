@@ -98,6 +98,10 @@ fn handle(
         Some(Ok(Message::Text(t))) => match parse(t.as_str()) {
             Frame::Message(d) => {
                 check.see(d.seq);
+                // A message frame shows the room got that far as surely as an ack does, and
+                // a sender may see its own message before its ack (SPEC allows either
+                // order): the other socket's drain must wait for it either way.
+                room_max.fetch_max(d.seq, Ordering::Relaxed);
                 if d.sender == Some(i) && d.k == Some(k) { Seen::Own } else { Seen::Nothing }
             }
             Frame::Ack { seq } => {
