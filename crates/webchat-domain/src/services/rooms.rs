@@ -141,6 +141,10 @@ impl RoomService {
     /// [`post_to`](Self::post_to) without waiting: returns at once, and `done` gets the
     /// result on a thread of the store's once the message is durable. No thread waits for
     /// the commit, so a socket can have many sends in flight for the price of a callback.
+    ///
+    /// `done` runs just before the message is published, on the same thread: the caller's
+    /// answer (a socket's ack) is under way before the fan-out, so the sender's answer and
+    /// its own copy of the message can leave together.
     pub fn post_to_then(
         &self,
         viewer: AuthContext,
@@ -151,7 +155,16 @@ impl RoomService {
     ) {
         let message = self.new_message(viewer, room, content, client_msg_id);
         let bus = Arc::clone(&self.bus);
-        self.messages.append_then(message, Box::new(move |outcome| done(settle(&*bus, outcome))));
+        self.messages.append_then(
+            message,
+            Box::new(move |outcome| {
+                let (answer, stored) = judge(outcome);
+                done(answer);
+                if let Some(message) = stored {
+                    bus.publish(Event::Message(message));
+                }
+            }),
+        );
     }
 
     fn new_message(
@@ -286,16 +299,23 @@ impl RoomService {
     }
 }
 
-/// An append's outcome as the use case answers it: a stored message is published (before
-/// the caller hears of it, so its own socket never gets the ack before the message).
+/// An append's outcome as the use case answers it: a stored message is published before
+/// the answer is returned.
 fn settle(bus: &dyn MessageBus, outcome: StoreResult<Appended>) -> DomainResult<(Message, bool)> {
-    match outcome? {
-        Appended::Stored(message) => {
-            bus.publish(Event::Message(message.clone()));
-            Ok((message, true))
-        }
-        Appended::Duplicate(original) => Ok((original, false)),
-        Appended::NotAMember => Err(DomainError::NotAMember),
+    let (answer, stored) = judge(outcome);
+    if let Some(message) = stored {
+        bus.publish(Event::Message(message));
+    }
+    answer
+}
+
+/// An append's outcome as the use case answers it, and the message to publish, if any.
+fn judge(outcome: StoreResult<Appended>) -> (DomainResult<(Message, bool)>, Option<Message>) {
+    match outcome {
+        Ok(Appended::Stored(message)) => (Ok((message.clone(), true)), Some(message)),
+        Ok(Appended::Duplicate(original)) => (Ok((original, false)), None),
+        Ok(Appended::NotAMember) => (Err(DomainError::NotAMember), None),
+        Err(e) => (Err(e.into()), None),
     }
 }
 

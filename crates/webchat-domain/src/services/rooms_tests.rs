@@ -609,32 +609,42 @@ fn post_to_a_room_id_by_a_non_member_fails_with_not_a_member_and_publishes_nothi
     );
 }
 
+/// What `done` got, if it ran.
+type Answer = Option<DomainResult<(Message, bool)>>;
+
 /// Runs `post_to_then` with a store that answers `outcome`; the result `done` got.
-fn post_then(
-    m: Mocks,
-    outcome: StoreResult<Appended>,
-) -> (Option<DomainResult<(Message, bool)>>, Vec<Event>) {
+fn post_then(m: Mocks, outcome: StoreResult<Appended>) -> (Answer, Vec<Event>) {
+    let (got, _, events) = post_then_seeing(m, outcome);
+    (got, events)
+}
+
+/// [`post_then`], with the events published before `done` ran.
+fn post_then_seeing(m: Mocks, outcome: StoreResult<Appended>) -> (Answer, Vec<Event>, Vec<Event>) {
     let mut m = m;
     let answer = Mutex::new(Some(outcome));
     m.messages.expect_append_then().times(1).returning(move |_, done| {
         done(answer.lock().expect("lock").take().expect("one answer"));
     });
     let got = Arc::new(Mutex::new(None));
-    let sink = Arc::clone(&got);
+    let before = Arc::new(Mutex::new(Vec::new()));
+    let (sink, seen, published) = (Arc::clone(&got), Arc::clone(&before), Arc::clone(&m.published));
     let ((), events) = m.run(|s| {
         s.post_to_then(ctx(ALICE), RANDOM, content("hi"), None, move |r| {
-            *sink.lock().expect("lock") = Some(r)
+            *seen.lock().expect("lock") = published.lock().expect("lock").clone();
+            *sink.lock().expect("lock") = Some(r);
         });
     });
     let got = got.lock().expect("lock").take();
-    (got, events)
+    let before = before.lock().expect("lock").clone();
+    (got, before, events)
 }
 
 #[test]
-fn post_to_then_hands_over_a_stored_message_after_publishing_it() {
+fn post_to_then_answers_with_a_stored_message_and_then_publishes_it() {
     let stored = Message { content: content("hi"), ..message(&room(RANDOM, "random", 3), 4, ALICE, "alice") };
-    let (got, events) = post_then(Mocks::new(), Ok(Appended::Stored(stored.clone())));
+    let (got, before, events) = post_then_seeing(Mocks::new(), Ok(Appended::Stored(stored.clone())));
     assert_eq!(got, Some(Ok((stored.clone(), true))));
+    assert_eq!(before, vec![], "the caller is answered before the fan-out");
     assert_eq!(events, vec![Event::Message(stored)]);
 }
 
