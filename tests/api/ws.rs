@@ -481,6 +481,66 @@ backend_test!(
 );
 
 backend_test!(
+    async fn a_reader_that_stops_reading_in_a_quiet_room_is_closed_with_4008_by_the_heartbeat(app) {
+        let _ = &app;
+        // A queue far larger than what is sent never overflows: only the heartbeat can find
+        // the stalled reader.
+        let app = spawn_app_with(app.backend, |c| {
+            c.send_rate = 0;
+            c.socket_queue = 1_000_000;
+            c.ws_heartbeat = chrono::Duration::seconds(1);
+        })
+        .await;
+        let alex = app.user("alex").await;
+        let bob = app.user("bob").await;
+        let carol = app.user("carol").await;
+        app.join(&alex, "general").await;
+        let mut slow = connect(app.port, &chat("general", &bob.access)).await;
+        slow.expect("ready").await;
+        let mut watcher = connect(app.port, &chat("general", &carol.access)).await;
+        watcher.expect("ready").await;
+        // bob reads nothing but keeps sending signs of life, so silence does not close him.
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let alive = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return slow,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(200)) => slow.pong().await,
+                }
+            }
+        });
+        let bob_offline = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = bob_offline.clone();
+        let watching = tokio::spawn(async move {
+            loop {
+                let f = watcher.frame().await;
+                if f["type"] == "presence" && f["user"] == "bob" && f["status"] == "offline" {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
+        // Big messages fill bob's TCP buffers; the rest wait in his queue, unwritten.
+        let big = "x".repeat(3900);
+        let mut sent = 0;
+        while sent < 4000 && !bob_offline.load(std::sync::atomic::Ordering::SeqCst) {
+            let posts = (0..50).map(|_| app.post("/api/rooms/general/messages/", Some(&alex.access), json!({"content": big})));
+            for r in futures_util::future::join_all(posts).await {
+                json_of(r, StatusCode::CREATED).await;
+                sent += 1;
+            }
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), watching)
+            .await
+            .expect("bob goes offline within 10 s of the last message")
+            .expect("watcher");
+        stop.send(()).expect("bob's task alive");
+        let mut slow = alive.await.expect("bob's task");
+        assert_eq!(slow.closed().await, Some(4008), "the stalled reader is told why");
+    }
+);
+
+backend_test!(
     async fn a_sender_that_pipelines_frames_keeps_getting_its_rooms_messages(app) {
         let _ = &app;
         let app = spawn_app_with(app.backend, |c| {

@@ -47,6 +47,11 @@ impl WsClient {
         self.ws.send(WsMessage::text(text)).await.expect("send");
     }
 
+    /// An unsolicited protocol Pong: a sign of life that reads nothing.
+    pub async fn pong(&mut self) {
+        self.ws.send(WsMessage::Pong(Vec::new().into())).await.expect("send");
+    }
+
     /// The next JSON frame, or `None` when the connection closed (with its close code).
     pub async fn next(&mut self) -> Result<Value, Option<u16>> {
         loop {

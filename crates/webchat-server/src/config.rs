@@ -65,6 +65,11 @@ pub struct Config {
     #[arg(long, env = "WEBCHAT_SOCKET_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub socket_queue: u32,
 
+    /// How often a live WebSocket is pinged (1s to 1h). A client silent for three beats is
+    /// closed, and so is a reader whose queued events waited a whole beat unwritten.
+    #[arg(long, env = "WEBCHAT_WS_HEARTBEAT", default_value = "20s", value_parser = parse_heartbeat)]
+    pub ws_heartbeat: Duration,
+
     /// Message bus between nodes: `local` (one node) or `nats://HOST:PORT` (PostgreSQL only).
     #[arg(long, env = "WEBCHAT_BUS", default_value = "local", value_parser = parse_bus)]
     pub bus: BusTarget,
@@ -133,6 +138,14 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_heartbeat(raw: &str) -> Result<Duration, String> {
+    let beat = parse_duration(raw)?;
+    if beat > Duration::hours(1) {
+        return Err(format!("{raw:?} is longer than the longest heartbeat, 1h"));
+    }
+    Ok(beat)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +174,7 @@ mod tests {
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.auth_rate, 30);
         assert_eq!(c.send_rate, 20);
+        assert_eq!(c.ws_heartbeat, Duration::seconds(20));
     }
 
     #[test]
@@ -171,6 +185,8 @@ mod tests {
         assert!(Config::try_parse_from(["webchat", "--access-ttl", "soon"]).is_err());
         assert!(Config::try_parse_from(["webchat", "--cors-origins", "example.com"]).is_err());
         assert!(Config::try_parse_from(["webchat", "--auth-rate", "-1"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--ws-heartbeat", "0s"]).is_err());
+        assert!(Config::try_parse_from(["webchat", "--ws-heartbeat", "2h"]).is_err());
     }
 
     #[test]

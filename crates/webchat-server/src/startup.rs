@@ -189,6 +189,7 @@ impl Application {
             HubSettings {
                 socket_queue: usize::try_from(config.socket_queue).unwrap_or(1024),
                 send_rate: config.send_rate,
+                heartbeat: config.ws_heartbeat.to_std().unwrap_or(HubSettings::default().heartbeat),
             },
         );
         // The accounts first: a revoked session is forgotten before its sockets close.

@@ -151,11 +151,13 @@ pub struct HubSettings {
     pub socket_queue: usize,
     /// Messages per second per user (burst twice that); 0 turns the limit off.
     pub send_rate: u32,
+    /// How often a live socket is pinged and checked for silence and stalls.
+    pub heartbeat: Duration,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
-        Self { socket_queue: 1024, send_rate: 20 }
+        Self { socket_queue: 1024, send_rate: 20, heartbeat: Duration::from_secs(20) }
     }
 }
 

@@ -17,8 +17,8 @@ use webchat_domain::services::RoomService;
 
 /// Past this many missing messages a resume is refused with `resync_required`.
 pub const MAX_REPLAY: i64 = 1000;
-const PING_EVERY: Duration = Duration::from_secs(20);
-const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+/// A client that sends nothing for this many heartbeats is closed.
+const SILENT_BEATS: u32 = 3;
 const BAD_FRAMES_LIMIT: usize = 20;
 const BAD_FRAMES_WINDOW: Duration = Duration::from_secs(10);
 /// How long a `/ws/` connection waits for a first `resume` frame before going live.
@@ -147,7 +147,8 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
     if let Some(item) = first {
         handle(socket, io, &mut state, item).await?;
     }
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let beat = socket.hub.settings().heartbeat;
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + beat, beat);
     loop {
         tokio::select! {
             biased;
@@ -158,7 +159,7 @@ async fn serve(socket: &mut Socket, io: &mut Io) -> Result<(), End> {
                 None => return Err(End::Gone),
             },
             _ = heartbeat.tick() => {
-                if state.last_seen.elapsed() > SILENCE_LIMIT {
+                if state.last_seen.elapsed() > beat * SILENT_BEATS {
                     return Err(End::Close(close::NORMAL));
                 }
                 // A reader that stopped reading in a quiet room never overflows its queue:
