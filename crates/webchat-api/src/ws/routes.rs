@@ -151,7 +151,7 @@ fn spawn(
     response: HttpResponse,
     session: actix_ws::Session,
     stream: actix_ws::MessageStream,
-    (out, outbox): (tokio::sync::mpsc::Sender<super::outbox::Direct>, Outbox),
+    (out, outbox): (super::outbox::Mailbox, Outbox),
 ) -> HttpResponse {
     drop(session);
     let stream = stream

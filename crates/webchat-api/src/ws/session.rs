@@ -3,14 +3,13 @@
 
 use super::frames::{self, Frame};
 use super::hub::{Conn, Hub, close};
-use super::outbox::Direct;
+use super::outbox::{Direct, Mailbox, Refused};
 use crate::MAX_BODY_BYTES;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use webchat_domain::DomainError;
 use webchat_domain::model::{AuthContext, ClientMsgId, MessageContent, Room, RoomName, Seq};
 use webchat_domain::services::RoomService;
@@ -60,7 +59,7 @@ enum End {
 
 struct Io {
     /// To the socket's writer, in order.
-    out: mpsc::Sender<Direct>,
+    out: Mailbox,
     stream: AggregatedMessageStream,
 }
 
@@ -74,8 +73,8 @@ impl Io {
     async fn write(&self, conn: &Conn, item: Direct) -> Result<(), End> {
         let item = match self.out.try_send(item) {
             Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(End::Gone),
-            Err(mpsc::error::TrySendError::Full(item)) => item,
+            Err(Refused::Gone) => return Err(End::Gone),
+            Err(Refused::Full(item)) => item,
         };
         tokio::select! {
             r = self.out.send(item) => r.map_err(|_| End::Gone),
@@ -86,7 +85,7 @@ impl Io {
 }
 
 /// Runs the connection to its end, then forgets it in the hub.
-pub async fn run(mut socket: Socket, out: mpsc::Sender<Direct>, stream: AggregatedMessageStream) {
+pub async fn run(mut socket: Socket, out: Mailbox, stream: AggregatedMessageStream) {
     let mut io = Io { out, stream };
     let end = match serve(&mut socket, &mut io).await {
         Ok(()) => End::Close(close::NORMAL),
