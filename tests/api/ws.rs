@@ -21,6 +21,41 @@ async fn seqs_of(client: &mut WsClient, n: usize) -> Vec<i64> {
     seqs
 }
 
+/// alex, a member of `general` who posts; bob (the reader that will stall) with a socket
+/// in it, and carol's socket reading along; both sockets past `ready`.
+async fn slow_reader_room(app: &TestApp) -> (TestUser, TestUser, WsClient, WsClient) {
+    let alex = app.user("alex").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    app.join(&alex, "general").await;
+    let mut slow = connect(app.port, &chat("general", &bob.access)).await;
+    slow.expect("ready").await;
+    let mut other = connect(app.port, &chat("general", &carol.access)).await;
+    other.expect("ready").await;
+    (alex, bob, slow, other)
+}
+
+/// Posts 3,900-character messages to `general` as `alex`, 50 at a time, until `stop` is
+/// set or 4,000 are stored. Returns when each was stored, by seq.
+async fn post_big_until(
+    app: &TestApp,
+    alex: &TestUser,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::collections::HashMap<i64, std::time::Instant> {
+    let big = "x".repeat(3900);
+    let mut stored = std::collections::HashMap::new();
+    while stored.len() < 4000 && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let posts = (0..50)
+            .map(|_| app.post("/api/rooms/general/messages/", Some(&alex.access), json!({"content": big})));
+        for r in futures_util::future::join_all(posts).await {
+            let done = std::time::Instant::now();
+            let m = json_of(r, StatusCode::CREATED).await;
+            stored.insert(m["seq"].as_i64().expect("seq"), done);
+        }
+    }
+    stored
+}
+
 backend_test!(
     async fn two_users_chat_and_both_see_the_same_seq(app) {
         let alex = app.user("alex").await;
@@ -411,14 +446,7 @@ backend_test!(
             c.socket_queue = 64;
         })
         .await;
-        let alex = app.user("alex").await;
-        let bob = app.user("bob").await;
-        let carol = app.user("carol").await;
-        app.join(&alex, "general").await;
-        let mut slow = connect(app.port, &chat("general", &bob.access)).await;
-        slow.expect("ready").await;
-        let mut fast = connect(app.port, &chat("general", &carol.access)).await;
-        fast.expect("ready").await;
+        let (alex, bob, mut slow, mut fast) = slow_reader_room(&app).await;
         // Big messages fill the slow reader's TCP buffers, then its queue, while the
         // normal reader reads along. The slow reader's close shows as bob going offline.
         let bob_offline = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -444,18 +472,8 @@ backend_test!(
             }
             (seqs, received)
         });
-        let big = "x".repeat(3900);
-        let mut sent = 0;
-        let mut stored = std::collections::HashMap::new();
-        while sent < 4000 && !bob_offline.load(std::sync::atomic::Ordering::SeqCst) {
-            let posts = (0..50).map(|_| app.post("/api/rooms/general/messages/", Some(&alex.access), json!({"content": big})));
-            for r in futures_util::future::join_all(posts).await {
-                let done = std::time::Instant::now();
-                let m = json_of(r, StatusCode::CREATED).await;
-                stored.insert(m["seq"].as_i64().expect("seq"), done);
-                sent += 1;
-            }
-        }
+        let stored = post_big_until(&app, &alex, &bob_offline).await;
+        let sent = stored.len();
         assert!(bob_offline.load(std::sync::atomic::Ordering::SeqCst), "the slow reader was closed");
         assert_eq!(slow.closed().await, Some(4008), "the slow reader is told why");
         total_tx.send(sent).expect("reader alive");
@@ -491,14 +509,7 @@ backend_test!(
             c.ws_heartbeat = chrono::Duration::seconds(1);
         })
         .await;
-        let alex = app.user("alex").await;
-        let bob = app.user("bob").await;
-        let carol = app.user("carol").await;
-        app.join(&alex, "general").await;
-        let mut slow = connect(app.port, &chat("general", &bob.access)).await;
-        slow.expect("ready").await;
-        let mut watcher = connect(app.port, &chat("general", &carol.access)).await;
-        watcher.expect("ready").await;
+        let (alex, _, mut slow, mut watcher) = slow_reader_room(&app).await;
         // bob reads nothing but keeps sending signs of life, so silence does not close him.
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let alive = tokio::spawn(async move {
@@ -521,15 +532,7 @@ backend_test!(
             }
         });
         // Big messages fill bob's TCP buffers; the rest wait in his queue, unwritten.
-        let big = "x".repeat(3900);
-        let mut sent = 0;
-        while sent < 4000 && !bob_offline.load(std::sync::atomic::Ordering::SeqCst) {
-            let posts = (0..50).map(|_| app.post("/api/rooms/general/messages/", Some(&alex.access), json!({"content": big})));
-            for r in futures_util::future::join_all(posts).await {
-                json_of(r, StatusCode::CREATED).await;
-                sent += 1;
-            }
-        }
+        post_big_until(&app, &alex, &bob_offline).await;
         tokio::time::timeout(std::time::Duration::from_secs(10), watching)
             .await
             .expect("bob goes offline within 10 s of the last message")
