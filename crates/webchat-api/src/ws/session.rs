@@ -1,5 +1,7 @@
-//! One WebSocket connection: replay, then live frames from the hub's queue, and the
-//! client's frames (sends, typing, read markers, pings).
+//! One WebSocket connection's task: the replay, the client's frames (sends, typing, read
+//! markers, pings) and the heartbeat. Its own frames go to the socket's writer
+//! ([`Outbox`](super::outbox::Outbox)), which also drains the hub's queue once this task
+//! says the replay is out.
 
 use super::frames::{self, Frame};
 use super::hub::{Conn, Hub, close};
