@@ -1,6 +1,7 @@
 //! A group commit's batch of appends on PostgreSQL: one call of `webchat_append_batch`
-//! (migrations/postgres/…_append_batch), one round trip however many messages and rooms the
-//! batch holds, with the arrays bound as parameters.
+//! (migrations/postgres/…_append_batch, rewritten by …_append_batch_linear to take time
+//! linear in the batch with one plan kept per session), one round trip however many
+//! messages and rooms the batch holds, with the arrays bound as parameters.
 //!
 //! Per message, the lone path costs six round trips and a commit, and the statements of a
 //! batch written out one by one were planned anew on every call; the function keeps its

@@ -1157,6 +1157,49 @@ on_both_backends! {
         assert_eq!(send(db, &one, &bob, "after", 18).seq, Seq(5), "no gap after a batch");
     }
 
+    fn a_full_batch_over_few_rooms_takes_each_rooms_next_seqs_in_batch_order(db) {
+        let alex = add_user(db, "alex");
+        let rooms: Vec<Room> = ["r0", "r1", "r2"].iter().map(|name| join(db, name, &alex, 1).0).collect();
+        send(db, &rooms[1], &alex, "before", 2);
+        // Every tenth message resends the one before it (same room, same key): answered
+        // with that one, not stored.
+        let resend = |i: usize| i % 10 == 9;
+        let room_of = |i: usize| if resend(i) { (i - 1) % 3 } else { i % 3 };
+        let key_of = |i: usize| if resend(i) { format!("k{}", i - 1) } else { format!("k{i}") };
+        let batch: Vec<NewMessage> = (0..MAX_APPEND_BATCH)
+            .map(|i| {
+                let t = i64::try_from(i).expect("small") + 3;
+                new_message(rooms[room_of(i)].id, alex.id, &format!("m{i}"), Some(&key_of(i)), t)
+            })
+            .collect();
+        let results = db.core.append_batch(&batch);
+        assert_eq!(results.len(), MAX_APPEND_BATCH);
+        let mut stored: [Vec<(i64, webchat_domain::model::MessageId)>; 3] = [vec![], vec![], vec![]];
+        for (i, result) in results.into_iter().enumerate() {
+            match result.expect("each append") {
+                Appended::Stored(m) => {
+                    assert!(!resend(i), "message {i} is a resend");
+                    assert_eq!(m.content.as_str(), format!("m{i}"));
+                    stored[room_of(i)].push((m.seq.0, m.id));
+                }
+                Appended::Duplicate(m) => {
+                    assert!(resend(i), "message {i} is not a resend");
+                    assert_eq!(m.content.as_str(), format!("m{}", i - 1), "a resend gets the first");
+                }
+                Appended::NotAMember => panic!("message {i} refused"),
+            }
+        }
+        for (r, room) in rooms.iter().enumerate() {
+            let first = if r == 1 { 2 } else { 1 };
+            let got: Vec<i64> = stored[r].iter().map(|(seq, _)| *seq).collect();
+            let want: Vec<i64> = (first..first + i64::try_from(got.len()).expect("small")).collect();
+            assert_eq!(got, want, "room {r}: gap-free, in batch order");
+            assert!(stored[r].windows(2).all(|w| w[0].1.0 < w[1].1.0), "ids grow with seq");
+            assert_eq!(seqs(&all_messages(db, room))[usize::from(r == 1)..], want[..]);
+            assert_eq!(room_by_name(db, room.name.as_str()).last_seq, Seq(*want.last().expect("some")));
+        }
+    }
+
     fn a_batch_of_only_refused_and_resent_messages_stores_nothing(db) {
         let alex = add_user(db, "alex");
         let eve = add_user(db, "eve");
