@@ -46,6 +46,37 @@ where
         .map_err(ApiError::from)
 }
 
+/// Runs a read of the store: on this worker when the store is in-process
+/// ([`AppState::inline_reads`]), else like [`blocking`].
+///
+/// An embedded SQLite read is a few tens of microseconds of CPU that never waits on a
+/// network; handing it to the blocking pool cost more than the read itself (two thread
+/// switches per request, a quarter of the server's CPU in W6, docs/benchmarks.md). Only
+/// reads come here: a write may wait for the store's write lock.
+/// # Errors
+/// The use case's error, or `Internal` when the read panicked or the blocking pool is gone.
+pub async fn read<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, DomainError> + Send + 'static,
+    T: Send + 'static,
+{
+    read_where(state.inline_reads, f).await
+}
+
+async fn read_where<T, F>(inline: bool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, DomainError> + Send + 'static,
+    T: Send + 'static,
+{
+    if !inline {
+        return blocking(f).await;
+    }
+    // A panic must not take down the worker and every socket on it.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| ApiError::Internal("a read of the store panicked".into()))?
+        .map_err(ApiError::from)
+}
+
 /// The caller, proven by `Authorization: Bearer <access token>`.
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(pub AuthContext);
@@ -82,7 +113,7 @@ impl FromRequest for Authenticated {
                 return Ok(Self(outcome?));
             }
             let accounts = state.accounts.clone();
-            let ctx = blocking(move || accounts.authenticate(&token)).await?;
+            let ctx = read(&state, move || accounts.authenticate(&token)).await?;
             Ok(Self(ctx))
         })
     }
@@ -334,5 +365,40 @@ impl FromRequest for QueryParams {
             .map(|q| Self(q.into_inner()))
             .map_err(|_| ApiError::field("query", "Malformed query string."));
         std::future::ready(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread::{self, ThreadId};
+
+    fn here() -> Result<ThreadId, DomainError> {
+        Ok(thread::current().id())
+    }
+
+    #[actix_web::test]
+    async fn an_inline_read_runs_on_the_calling_thread() {
+        let ran_on = read_where(true, here).await.expect("read");
+        assert_eq!(ran_on, thread::current().id());
+    }
+
+    #[actix_web::test]
+    async fn a_read_that_is_not_inline_runs_on_the_blocking_pool() {
+        let ran_on = read_where(false, here).await.expect("read");
+        assert_ne!(ran_on, thread::current().id());
+    }
+
+    #[actix_web::test]
+    async fn an_inline_read_that_panics_is_an_internal_error_and_the_worker_goes_on() {
+        let got: Result<(), ApiError> = read_where(true, || panic!("a bug in a read")).await;
+        assert!(matches!(got, Err(ApiError::Internal(_))), "{got:?}");
+        assert_eq!(read_where(true, here).await.expect("the next read"), thread::current().id());
+    }
+
+    #[actix_web::test]
+    async fn an_inline_read_passes_on_the_use_case_error() {
+        let got: Result<(), ApiError> = read_where(true, || Err(DomainError::NotFound("room"))).await;
+        assert!(matches!(got, Err(ApiError::Domain(DomainError::NotFound("room")))), "{got:?}");
     }
 }

@@ -32,6 +32,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Register, login and refresh attempts per client IP (`None`: no limit).
     pub auth_limiter: Option<Arc<crate::rate_limit::AuthLimiter>>,
+    /// Reads run on the worker thread rather than the blocking pool: true when the store
+    /// is in-process (embedded SQLite), whose reads never wait on a network (see
+    /// [`crate::extract::read`]).
+    pub inline_reads: bool,
 }
 
 impl std::fmt::Debug for AppState {

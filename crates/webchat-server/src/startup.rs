@@ -201,6 +201,7 @@ impl Application {
             readiness: Arc::new(DbReadiness(db)),
             hub: hub.clone(),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate).map(Arc::new),
+            inline_reads: config.database_url.is_sqlite(),
         };
         webchat_api::metrics::install();
         let cors_origins = config.cors_origins.clone();

@@ -3,7 +3,7 @@
 use super::outbox::Outbox;
 use super::session::{self, Scope, Socket};
 use crate::error::ApiError;
-use crate::extract::{bearer_token, blocking};
+use crate::extract::{bearer_token, blocking, read};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use std::collections::HashMap;
@@ -27,7 +27,7 @@ async fn authenticate(
         None => bearer_token(req)?,
     };
     let accounts = state.accounts.clone();
-    blocking(move || {
+    read(state, move || {
         let ctx = accounts.authenticate(&token)?;
         let user = accounts.me(ctx)?;
         Ok((ctx, user.username))
@@ -108,7 +108,7 @@ pub async fn all(
     let hub = state.hub.clone();
     let (conn, queue) = hub.connect(auth.user_id, username, auth.session_id, true);
     let rooms = state.rooms.clone();
-    let joined = match blocking(move || rooms.joined_rooms(auth.user_id)).await {
+    let joined = match read(&state, move || rooms.joined_rooms(auth.user_id)).await {
         Ok(joined) => joined,
         Err(e) => {
             hub.disconnect(&conn);
@@ -136,7 +136,7 @@ async fn still_live(state: &AppState, auth: AuthContext, conn: &super::hub::Conn
         return;
     }
     let accounts = state.accounts.clone();
-    let live = blocking(move || accounts.session_is_live(session)).await.unwrap_or(true);
+    let live = read(state, move || accounts.session_is_live(session)).await.unwrap_or(true);
     if !live {
         conn.closer.close(super::hub::close::REVOKED);
     }

@@ -3,7 +3,7 @@
 use super::existing_room;
 use crate::dto::RoomDto;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, blocking};
+use crate::extract::{Authenticated, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
@@ -29,6 +29,6 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let name = existing_room(&path)?;
     let rooms = state.rooms.clone();
-    let view = blocking(move || rooms.get(ctx, &name)).await?;
+    let view = read(&state, move || rooms.get(ctx, &name)).await?;
     Ok(HttpResponse::Ok().json(RoomDto::from(&view)))
 }

@@ -3,7 +3,7 @@
 use super::existing_room;
 use crate::dto::{HistoryPageDto, MessageDto};
 use crate::error::ApiError;
-use crate::extract::{Authenticated, QueryParams, blocking};
+use crate::extract::{Authenticated, QueryParams, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{HistoryCursor, Seq};
@@ -44,7 +44,7 @@ pub async fn history(
     };
     let limit = u32::try_from(limit).unwrap_or(50);
     let rooms = state.rooms.clone();
-    let page = blocking(move || rooms.history(&name, cursor, limit)).await?;
+    let page = read(&state, move || rooms.history(&name, cursor, limit)).await?;
     Ok(HttpResponse::Ok().json(HistoryPageDto {
         messages: page.messages.iter().map(MessageDto::from).collect(),
         has_more: page.has_more,

@@ -2,7 +2,7 @@
 
 use crate::dto::{RoomDto, json_ok, room_json_size};
 use crate::error::ApiError;
-use crate::extract::{Authenticated, QueryParams, blocking};
+use crate::extract::{Authenticated, QueryParams, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{Page, RoomListQuery};
@@ -35,7 +35,7 @@ pub async fn list(
         .map_err(|e| ApiError::field("limit", e.0))?;
     let query = RoomListQuery { joined, page, messages: u32::try_from(messages).unwrap_or(50) };
     let rooms = state.rooms.clone();
-    let views = blocking(move || rooms.list(ctx, &query)).await?;
+    let views = read(&state, move || rooms.list(ctx, &query)).await?;
     let size = views.iter().map(room_json_size).sum::<usize>() + 2;
     json_ok(&views.iter().map(RoomDto::from).collect::<Vec<_>>(), size)
 }

@@ -3,7 +3,7 @@
 use super::user_id;
 use crate::dto::UserDto;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, blocking};
+use crate::extract::{Authenticated, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
@@ -29,6 +29,6 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = user_id(&path)?;
     let accounts = state.accounts.clone();
-    let user = blocking(move || accounts.get_user(id)).await?;
+    let user = read(&state, move || accounts.get_user(id)).await?;
     Ok(HttpResponse::Ok().json(UserDto::from(&user)))
 }

@@ -2,7 +2,7 @@
 
 use crate::dto::UserDto;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, QueryParams, blocking};
+use crate::extract::{Authenticated, QueryParams, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{Page, UserListQuery};
@@ -40,6 +40,6 @@ pub async fn list(
     }
     let query = UserListQuery { search, page };
     let accounts = state.accounts.clone();
-    let users = blocking(move || accounts.list_users(&query)).await?;
+    let users = read(&state, move || accounts.list_users(&query)).await?;
     Ok(HttpResponse::Ok().json(users.iter().map(UserDto::from).collect::<Vec<_>>()))
 }

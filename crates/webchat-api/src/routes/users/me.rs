@@ -2,7 +2,7 @@
 
 use crate::dto::UserDto;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, blocking};
+use crate::extract::{Authenticated, read};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 
@@ -24,6 +24,6 @@ pub async fn me(
     Authenticated(ctx): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let accounts = state.accounts.clone();
-    let user = blocking(move || accounts.me(ctx)).await?;
+    let user = read(&state, move || accounts.me(ctx)).await?;
     Ok(HttpResponse::Ok().json(UserDto::from(&user)))
 }
