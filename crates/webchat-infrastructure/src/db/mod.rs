@@ -129,6 +129,15 @@ impl std::ops::DerefMut for Pooled {
     }
 }
 
+/// Bytes of heap all of SQLite's connections in this process may use together before their
+/// page caches recycle their least recently used pages instead of growing (SQLite's soft
+/// heap limit, process-wide). Without it every pooled connection's cache (2 MiB by
+/// default) filled on its own as the tables grew, so the process grew with the pool's size
+/// for hours; pages that leave the cache are read again from the OS's file cache. 4 MiB
+/// holds the hot pages of every table the REST reads and the appender touch (measured in
+/// docs/benchmarks.md: W6 unchanged, the soak's RSS flat after its first minute).
+pub(super) const SQLITE_HEAP_BUDGET: u64 = 4 << 20;
+
 /// A connection that answered this recently is taken from the pool without a ping: a
 /// `SELECT 1` per checkout was a round trip per request and per batch. One that died
 /// meanwhile fails its query, which answers 503 once and drops it (`has_broken`).
@@ -143,10 +152,11 @@ impl r2d2::ManageConnection for Manager {
             DatabaseTarget::Postgres(url) => PgConnection::establish(url).map(DbConnection::Pg),
             DatabaseTarget::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(path)?;
-                conn.batch_execute(
+                conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                )
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                     PRAGMA soft_heap_limit = {SQLITE_HEAP_BUDGET};"
+                ))
                 .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
             }

@@ -1596,3 +1596,18 @@ fn the_bundled_sqlite_plans_statements_without_looking_at_bound_values() {
         .expect("read the compile options");
     assert_eq!(found.n, 1, "SQLite was built without SQLITE_ENABLE_QPSG");
 }
+
+/// SQLite's page caches share one budget in the process, so memory stays bounded however
+/// large the pool and the tables grow (the soak, W8, in docs/benchmarks.md).
+#[test]
+fn sqlite_connections_keep_their_page_caches_within_the_process_budget() {
+    #[derive(diesel::QueryableByName)]
+    struct Limit {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        soft_heap_limit: i64,
+    }
+    let db = TestDb::new(Backend::Sqlite);
+    let limit: Limit =
+        db.read(|c| diesel::sql_query("PRAGMA soft_heap_limit").get_result(c)).expect("read the limit");
+    assert_eq!(u64::try_from(limit.soft_heap_limit).ok(), Some(super::SQLITE_HEAP_BUDGET));
+}
