@@ -133,9 +133,9 @@ impl std::ops::DerefMut for Pooled {
 /// page caches recycle their least recently used pages instead of growing (SQLite's soft
 /// heap limit, process-wide). Without it every pooled connection's cache (2 MiB by
 /// default) filled on its own as the tables grew, so the process grew with the pool's size
-/// for hours; pages that leave the cache are read again from the OS's file cache. 4 MiB
-/// holds the hot pages of every table the REST reads and the appender touch (measured in
-/// docs/benchmarks.md: W6 unchanged, the soak's RSS flat after its first minute).
+/// and the tables; pages that leave the cache are read again from the OS's file cache.
+/// Schemas and cached statements count against the budget too. 4 MiB: the soak's RSS is
+/// flat after its first minute, W6 within the noise (docs/benchmarks.md).
 pub(super) const SQLITE_HEAP_BUDGET: u64 = 4 << 20;
 
 /// A connection that answered this recently is taken from the pool without a ping: a
