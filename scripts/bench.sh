@@ -14,8 +14,12 @@
 # second on BENCH_PORT+1.
 #
 # Environment: BENCH_PORT (default 18480; 18490 for the soak), BENCH_BACKENDS ("sqlite postgres"),
-# BENCH_ONLY (e.g. "w9": only these workloads), BENCH_STRICT=1 (exit non-zero when a target
-# is missed), CARGO_TARGET_DIR.
+# BENCH_ONLY (e.g. "w9": only these workloads; "floor" for the floor), BENCH_FLOOR=0 (skip the
+# machine's floor), BENCH_STRICT=1 (exit non-zero when a target is missed), CARGO_TARGET_DIR.
+#
+# Full mode first measures the machine's floor: W1–W3 against `webchat-loadgen floor-server`,
+# the least a WebSocket fan-out server can do, on core 0 (backend "floor" in the table; a
+# target the floor misses is out of reach of any server on this machine).
 set -euo pipefail
 mode=${1:-full}
 case "$mode" in full | quick | soak) ;; *) echo "usage: $0 [full|quick|soak]" >&2; exit 2 ;; esac
@@ -250,6 +254,37 @@ workloads() {
 if [ "$mode" = full ] && wanted w7; then
   echo "== bcrypt alone, cost 12, core 0"
   bcrypt_baseline 8
+fi
+
+# run_floor WORKLOAD ARGS...: a fresh floor-server on core 0, one workload against it.
+run_floor() {
+  local workload=$1 line
+  shift
+  echo "== floor $workload $*"
+  stop_server
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "error: something already listens on 127.0.0.1:$port; stop it or set BENCH_PORT" >&2
+    return 1
+  fi
+  taskset -c 0 "$lg_bin" floor-server --listen "127.0.0.1:$port" >>"$out_dir/logs/floor-$workload.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  line=$(timeout "$run_timeout" taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" \
+    --backend floor --floor "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+  if [ -z "$line" ]; then
+    line="{\"workload\":\"${workload^^}\",\"backend\":\"floor\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
+  fi
+  echo "$line" | tee -a "$lines"
+  stop_server
+}
+
+if [ "$mode" = full ] && [ "${BENCH_FLOOR:-1}" = 1 ] && wanted floor; then
+  run_floor w1 --secs 20
+  run_floor w2 --secs 20
+  run_floor w3 --step-secs 4 --max-steps 14
 fi
 
 for b in $backends; do

@@ -4,6 +4,7 @@
 //! run into the table of `make bench`. See docs/benchmarks.md.
 
 mod fanout;
+mod floor;
 mod idle;
 mod pairs;
 mod report;
@@ -34,6 +35,10 @@ struct Cli {
     /// Runtime worker threads (1: a single-threaded runtime, best when pinned to one core).
     #[arg(long, global = true, default_value_t = 1)]
     threads: usize,
+    /// The server is `floor-server` (one room, no accounts): W1–W3 then measure the
+    /// machine's floor instead of webchat.
+    #[arg(long, global = true)]
+    floor: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -65,6 +70,9 @@ enum Cmd {
     W9(fanout::CrossArgs),
     /// bcrypt alone: verifications per second (pin it to the server's core).
     Bcrypt(rest::BcryptArgs),
+    /// The least a WebSocket fan-out server can do (pin it to the server's core): W1–W3 run
+    /// against it with `--floor` measure what the machine allows.
+    FloorServer(floor::FloorArgs),
     /// Reads the result lines of a run, prints the table and writes the results file.
     Report(report::ReportArgs),
 }
@@ -90,6 +98,7 @@ fn label(cmd: &Cmd) -> &'static str {
         Cmd::W8(_) => "W8",
         Cmd::W9(_) => "W9",
         Cmd::Bcrypt(_) => "bcrypt",
+        Cmd::FloorServer(_) => "floor-server",
         Cmd::Report(_) => "report",
     }
 }
@@ -112,6 +121,10 @@ async fn run(cli: &Cli, env: &util::Env) -> Result<Option<Value>, String> {
         Cmd::W8(a) => soak::soak(env, a).await?,
         Cmd::W9(a) => fanout::cross(env, a).await?,
         Cmd::Bcrypt(a) => rest::bcrypt_alone(a)?,
+        Cmd::FloorServer(a) => {
+            floor::serve(a).await?;
+            return Ok(None);
+        }
         Cmd::Report(_) => return Ok(None),
     }))
 }
@@ -140,7 +153,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let env = util::Env::new(&cli.server, cli.server_pid, cli.prefix.clone());
+    let mut env = util::Env::new(&cli.server, cli.server_pid, cli.prefix.clone());
+    env.floor = cli.floor;
     let result = runtime.block_on(run(&cli, &env));
     let backend = cli.backend.clone().map_or(Value::Null, Value::from);
     match result {

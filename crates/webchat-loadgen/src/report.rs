@@ -34,10 +34,23 @@ struct Row {
     measured: Option<f64>,
     goal: Goal,
     note: String,
+    /// A figure of `floor-server`: whether the machine lets any server reach the target,
+    /// not a result of webchat's (docs/benchmarks.md, "The machine's floor").
+    floor: bool,
 }
+
+/// The figures that count deliveries gone wrong: checked on every server, the floor's too.
+const INTEGRITY: [&str; 5] = ["lost", "duplicated", "out_of_order", "errors", "unacked"];
 
 impl Row {
     fn status(&self) -> &'static str {
+        if self.floor {
+            return match (self.goal, self.measured) {
+                (Goal::AtMost(t), Some(v)) if v <= t => "reachable",
+                (Goal::AtLeast(t), Some(v)) if v >= t => "reachable",
+                _ => "OUT OF REACH",
+            };
+        }
         match (self.goal, self.measured) {
             (Goal::Info, _) => "info",
             (_, None) => "MISSED",
@@ -77,6 +90,11 @@ fn w9_baseline_p99(all: &[Value], backend: &str) -> Option<f64> {
         .find_map(|l| f(l, &["latency", "p99_ms"]))
 }
 
+/// The figure at `path` of the floor's run of workload `id`, if the run has one.
+fn floor_figure(all: &[Value], id: &str, path: &[&str]) -> Option<f64> {
+    all.iter().filter(|l| l["backend"] == "floor" && l["workload"] == id).find_map(|l| f(l, path))
+}
+
 fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
     let backend = line["backend"].as_str().unwrap_or("-").to_owned();
     let id = line["workload"].as_str().unwrap_or("?").to_owned();
@@ -87,6 +105,7 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         measured,
         goal,
         note: String::new(),
+        floor: false,
     };
     if let Some(e) = line["error"].as_str() {
         let mut r = row("run", None, Goal::AtLeast(1.0));
@@ -227,6 +246,26 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         }
         _ => {}
     }
+    if backend == "floor" {
+        for r in &mut rows {
+            r.floor = !matches!(r.goal, Goal::Info) && !INTEGRITY.contains(&r.figure.as_str());
+        }
+    } else {
+        // Next to a delivery target, what the bare fan-out reached on the same machine.
+        let paths: [(&str, &[&str]); 2] = [
+            ("p99 delivery ms", &["latency", "p99_ms"]),
+            ("max deliveries/s (p99<=50ms)", &["max_deliveries_per_s"]),
+        ];
+        for r in &mut rows {
+            for (figure, path) in paths {
+                if r.figure == figure
+                    && let Some(v) = floor_figure(all, &id, path)
+                {
+                    r.note = format!("floor-server: {}", fmt(v));
+                }
+            }
+        }
+    }
     rows
 }
 
@@ -279,12 +318,21 @@ pub fn report(args: &ReportArgs) -> Result<bool, String> {
     let _ = writeln!(
         table,
         "{} figures with a target, {missed} missed",
-        rows.iter().filter(|r| r.status() != "info").count()
+        rows.iter().filter(|r| r.status() != "info" && !r.floor).count()
     );
+    let floor: Vec<&Row> = rows.iter().filter(|r| r.floor).collect();
+    if !floor.is_empty() {
+        let _ = writeln!(
+            table,
+            "the machine's floor (floor-server): {} of {} delivery targets out of reach of any server here",
+            floor.iter().filter(|r| r.status() != "reachable").count(),
+            floor.len()
+        );
+    }
     print!("{table}");
     let json_rows: Vec<Value> = rows
         .iter()
-        .map(|r| json!({"backend": r.backend, "id": r.id, "figure": r.figure, "measured": r.measured, "target": r.target(), "result": r.status(), "note": r.note}))
+        .map(|r| json!({"backend": r.backend, "id": r.id, "figure": r.figure, "measured": r.measured, "target": r.target(), "result": r.status(), "note": r.note, "floor": r.floor}))
         .collect();
     let generated =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -303,4 +351,36 @@ pub fn report(args: &ReportArgs) -> Result<bool, String> {
     std::fs::write(&args.out, pretty + "\n").map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!("results written to {}", args.out.display());
     Ok(missed == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w2(backend: &str, p99: f64) -> Value {
+        json!({"workload": "W2", "backend": backend, "latency": {"p99_ms": p99, "p50_ms": 1.0, "max_ms": 30.0},
+               "deliveries_per_s": 100000, "lost": 0, "duplicated": 0, "out_of_order": 0, "errors": 0})
+    }
+
+    #[test]
+    fn the_floors_figures_say_whether_a_target_is_in_reach_and_are_never_counted_as_missed() {
+        let all = vec![w2("floor", 17.5), w2("sqlite", 40.0)];
+        let floor = rows_of(&all[0], None, &all);
+        let p99 = floor.iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row");
+        assert_eq!(p99.status(), "OUT OF REACH");
+        let lost = floor.iter().find(|r| r.figure == "lost").expect("a lost row");
+        assert!(!lost.floor, "the floor's integrity is checked like any server's");
+        assert_eq!(lost.status(), "ok");
+        let server = rows_of(&all[1], None, &all);
+        let p99 = server.iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row");
+        assert_eq!((p99.status(), p99.note.as_str()), ("MISSED", "floor-server: 17.50"));
+    }
+
+    #[test]
+    fn a_floor_under_the_target_is_reachable() {
+        let all = vec![w2("floor", 6.0)];
+        let rows = rows_of(&all[0], None, &all);
+        assert!(rows.iter().any(|r| r.floor && r.status() == "reachable"));
+        assert!(rows.iter().all(|r| r.status() != "MISSED"));
+    }
 }

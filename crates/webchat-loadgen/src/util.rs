@@ -27,6 +27,8 @@ pub struct Env {
     /// Makes this run's user and room names unique in a database that is reused.
     pub prefix: String,
     pub server_pid: Option<u32>,
+    /// The server is `floor-server`: no accounts to make, any token will do.
+    pub floor: bool,
 }
 
 impl Env {
@@ -43,7 +45,7 @@ impl Env {
             let n = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
             format!("{:06x}", (n as u64 ^ u64::from(std::process::id()).rotate_left(20)) & 0xff_ffff)
         });
-        Self { http_base, ws_base, http, epoch: Instant::now(), prefix, server_pid }
+        Self { http_base, ws_base, http, epoch: Instant::now(), prefix, server_pid, floor: false }
     }
 
     /// The same run (epoch, prefix, HTTP client) against another server: the second node of
@@ -138,6 +140,9 @@ async fn post_retrying(env: &Env, path: &str, body: &Value, ok: &[u16]) -> Resul
 
 /// `n` accounts named `tag0 … tag{n-1}`, made `concurrency` at a time: their access tokens, in order.
 pub async fn accounts(env: &Env, tag: &str, n: usize, concurrency: usize) -> Result<Vec<String>, String> {
+    if env.floor {
+        return Ok(vec!["floor".to_owned(); n]);
+    }
     let names: Vec<String> = (0..n).map(|i| env.username(tag, i)).collect();
     let results: Vec<Result<String, String>> =
         futures_util::stream::iter(names.iter().map(|u| account(env, u)))

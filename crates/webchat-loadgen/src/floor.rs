@@ -1,0 +1,389 @@
+//! `floor-server`: the least a WebSocket fan-out server can do, to measure what the machine
+//! itself allows W1–W3 (docs/benchmarks.md, "The machine's floor").
+//!
+//! One room, no accounts, no storage, no JSON parser: it accepts WebSocket connections on any
+//! path, answers each with `ready`, and for every text frame a client sends it numbers the
+//! message, acknowledges it to its sender and queues one pre-encoded frame, shaped like the
+//! real server's `message` frame, for every socket; each socket's queue is written with one
+//! `write(2)` once the messages that arrived together are queued. The load
+//! generator's W1–W3 run against it unchanged (`--floor` skips the accounts), so what they
+//! measure there is the kernel's loopback TCP, the client and the scheduler: a p99 or a rate
+//! the floor misses is one no server on this machine can reach.
+
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+use crate::util::lock;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FloorArgs {
+    /// Where to listen, on the loopback address only.
+    #[arg(long, default_value = "127.0.0.1:18470", value_parser = loopback_addr)]
+    pub listen: SocketAddr,
+}
+
+fn loopback_addr(raw: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = raw.parse().map_err(|e| format!("{raw}: {e}"))?;
+    if addr.ip().is_loopback() { Ok(addr) } else { Err("only 127.0.0.1:PORT is allowed".into()) }
+}
+
+/// One socket: the stream, shared by its reader, the room's flusher and its own drainer, and
+/// the bytes due to it.
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    out: Mutex<Vec<u8>>,
+    /// The socket refused bytes: its drainer writes `out` as it drains, the flusher skips it.
+    blocked: AtomicBool,
+    drain: Notify,
+    gone: AtomicBool,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            out: Mutex::new(Vec::new()),
+            blocked: AtomicBool::new(false),
+            drain: Notify::new(),
+            gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Writes what is due with one `write(2)`; what the socket does not take waits for the drainer.
+    fn flush(&self) {
+        if self.blocked.load(Ordering::Relaxed) || self.gone.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut out = lock(&self.out);
+        if out.is_empty() {
+            return;
+        }
+        match self.stream.try_write(&out) {
+            Ok(n) if n == out.len() => out.clear(),
+            Ok(n) => {
+                out.drain(..n);
+                self.blocked.store(true, Ordering::Relaxed);
+                self.drain.notify_one();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.blocked.store(true, Ordering::Relaxed);
+                self.drain.notify_one();
+            }
+            Err(_) => self.gone.store(true, Ordering::Relaxed),
+        }
+    }
+
+    /// Writes a blocked socket's bytes out as it drains.
+    async fn drainer(self: Arc<Self>) {
+        loop {
+            self.drain.notified().await;
+            while self.blocked.load(Ordering::Relaxed) {
+                if self.gone.load(Ordering::Relaxed) || self.stream.writable().await.is_err() {
+                    return;
+                }
+                let mut out = lock(&self.out);
+                match self.stream.try_write(&out) {
+                    Ok(n) => {
+                        out.drain(..n);
+                        if out.is_empty() {
+                            self.blocked.store(false, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        self.gone.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            if self.gone.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+}
+
+/// The one room. A message's frame is appended to every socket's bytes; the flusher then
+/// writes each socket's bytes with one `write(2)`, so that messages arriving together go out
+/// together, as webchat's writers do.
+#[derive(Debug, Default)]
+struct Room {
+    conns: Mutex<Vec<Arc<Conn>>>,
+    seq: AtomicI64,
+    flush: Notify,
+}
+
+impl Room {
+    async fn flusher(self: Arc<Self>) {
+        loop {
+            self.flush.notified().await;
+            for c in lock(&self.conns).iter() {
+                c.flush();
+            }
+        }
+    }
+}
+
+/// Serves until killed.
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve(args: &FloorArgs) -> Result<(), String> {
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
+    eprintln!("floor-server listening on {}", args.listen);
+    serve_on(listener).await;
+    Ok(())
+}
+
+async fn serve_on(listener: TcpListener) {
+    let room = Arc::new(Room::default());
+    tokio::spawn(room.clone().flusher());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let room = room.clone();
+        tokio::spawn(async move {
+            let _ = socket(room, stream).await;
+        });
+    }
+}
+
+/// The HTTP upgrade, by hand: the request's head and the `101` with the accept key.
+/// Whatever the client sent after the head is returned (the start of its first frame).
+async fn handshake(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let end = loop {
+        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("closed during the handshake".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if buf.len() > 16 * 1024 {
+            return Err("request head too large".into());
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let key = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim().eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+        })
+        .ok_or("no Sec-WebSocket-Key")?;
+    let accept = derive_accept_key(key.as_bytes());
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(resp.as_bytes()).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    Ok(buf.split_off(end))
+}
+
+async fn socket(room: Arc<Room>, mut stream: TcpStream) -> Result<(), String> {
+    let mut buf = handshake(&mut stream).await?;
+    let conn = Arc::new(Conn::new(stream));
+    tokio::spawn(conn.clone().drainer());
+    // Joining and reading `last_seq` happen without an await between them, on the one thread
+    // of the runtime, so no message falls between `ready` and the first delivery.
+    lock(&room.conns).push(conn.clone());
+    let last = room.seq.load(Ordering::Relaxed);
+    lock(&conn.out)
+        .extend(encode(0x1, format!(r#"{{"type":"ready","room":"floor","last_seq":{last}}}"#).as_bytes()));
+    conn.flush();
+    let result = read_frames(&room, &conn, &mut buf).await;
+    conn.gone.store(true, Ordering::Relaxed);
+    conn.drain.notify_one();
+    lock(&room.conns).retain(|c| !Arc::ptr_eq(c, &conn));
+    result
+}
+
+/// Reads the client's (masked) frames until it closes.
+async fn read_frames(room: &Room, conn: &Conn, buf: &mut Vec<u8>) -> Result<(), String> {
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        while let Some((opcode, payload, used)) = decode(buf)? {
+            buf.drain(..used);
+            match opcode {
+                0x1 => publish(room, conn, &payload),
+                0x8 => {
+                    lock(&conn.out).extend(encode(0x8, &payload[..payload.len().min(2)]));
+                    conn.flush();
+                    return Ok(());
+                }
+                0x9 => {
+                    lock(&conn.out).extend(encode(0xA, &payload));
+                    room.flush.notify_one();
+                }
+                _ => {}
+            }
+        }
+        conn.stream.readable().await.map_err(|e| e.to_string())?;
+        match conn.stream.try_read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The text between `"key":"` and the next `"` (the load generator's strings hold no escapes).
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    let pat = format!(r#""{key}":""#);
+    text.find(&pat).map_or("", |at| {
+        let rest = &text[at + pat.len()..];
+        &rest[..rest.find('"').unwrap_or(rest.len())]
+    })
+}
+
+/// A message from a client: its `seq`, the ack to its sender, one frame to every socket.
+fn publish(room: &Room, from: &Conn, payload: &[u8]) {
+    let text = String::from_utf8_lossy(payload);
+    let content = field(&text, "content");
+    let cmid = field(&text, "client_msg_id");
+    let seq = room.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    lock(&from.out).extend(encode(
+        0x1,
+        format!(r#"{{"type":"ack","client_msg_id":"{cmid}","id":{seq},"seq":{seq},"room":"floor"}}"#)
+            .as_bytes(),
+    ));
+    // The real server's frame, field for field, so that both sides move the same bytes.
+    let frame = encode(
+        0x1,
+        format!(
+            r#"{{"type":"message","id":{seq},"room":"floor","seq":{seq},"sender":"lg000000_floor0","sender_id":"00000000-0000-4000-8000-000000000000","content":"{content}","timestamp":"2026-12-02T00:00:00.000000Z","client_msg_id":"{cmid}","message":"{content}"}}"#
+        )
+        .as_bytes(),
+    );
+    for c in lock(&room.conns).iter() {
+        lock(&c.out).extend_from_slice(&frame);
+    }
+    room.flush.notify_one();
+}
+
+/// One unmasked frame, as a server sends it.
+fn encode(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 10);
+    out.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The first whole frame of `buf`: opcode, unmasked payload, bytes used. Fragmented
+/// messages are not expected from the load generator and are refused.
+fn decode(buf: &[u8]) -> Result<Option<(u8, Vec<u8>, usize)>, String> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    if buf[0] & 0x80 == 0 {
+        return Err("fragmented frames are not supported".into());
+    }
+    let opcode = buf[0] & 0x0f;
+    let masked = buf[1] & 0x80 != 0;
+    let (len, mut at) = match buf[1] & 0x7f {
+        126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 if buf.len() >= 10 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (usize::try_from(u64::from_be_bytes(b)).map_err(|e| e.to_string())?, 10)
+        }
+        126 | 127 => return Ok(None),
+        n => (usize::from(n), 2),
+    };
+    if len > 1 << 20 {
+        return Err("frame too large".into());
+    }
+    let mask = if masked {
+        if buf.len() < at + 4 {
+            return Ok(None);
+        }
+        let m = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+        at += 4;
+        Some(m)
+    } else {
+        None
+    };
+    if buf.len() < at + len {
+        return Ok(None);
+    }
+    let mut payload = buf[at..at + len].to_vec();
+    if let Some(m) = mask {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b ^= m[i % 4];
+        }
+    }
+    Ok(Some((opcode, payload, at + len)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::{FanoutArgs, fanout};
+    use crate::util::Env;
+
+    #[tokio::test]
+    async fn the_load_generator_finds_every_message_of_the_floor_in_order() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        tokio::spawn(serve_on(listener));
+        let mut env = Env::new(&format!("http://127.0.0.1:{port}"), None, None);
+        env.floor = true;
+        let args =
+            FanoutArgs { sockets: None, users: None, rate: None, senders: 3, secs: 1.0, warmup: 0.2, pad: 8 };
+        let out = fanout(&env, "W1", &args, 20, 50.0).await.expect("a run");
+        assert_eq!(
+            (out["lost"].as_u64(), out["duplicated"].as_u64(), out["out_of_order"].as_u64()),
+            (Some(0), Some(0), Some(0))
+        );
+        assert_eq!((out["errors"].as_u64(), out["unacked"].as_u64()), (Some(0), Some(0)));
+        assert_eq!(out["deliveries"], out["expected_deliveries"]);
+        assert!(out["deliveries"].as_u64().is_some_and(|d| d >= 20 * 40), "{out}");
+    }
+
+    #[test]
+    fn a_masked_client_frame_is_decoded_and_a_short_one_waits() {
+        let payload = b"hello floor";
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        assert_eq!(decode(&frame[..frame.len() - 1]), Ok(None));
+        assert_eq!(decode(&frame), Ok(Some((0x1, payload.to_vec(), frame.len()))));
+    }
+
+    #[test]
+    fn a_long_server_frame_carries_a_16_bit_length() {
+        let payload = vec![b'x'; 300];
+        let frame = encode(0x1, &payload);
+        assert_eq!(&frame[..4], &[0x81, 126, 1, 44]);
+        assert_eq!(decode(&frame), Ok(Some((0x1, payload, 304))));
+    }
+
+    #[test]
+    fn the_message_frame_reads_as_the_real_servers_does() {
+        let text = r#"{"type":"message","content":"t=5 p=1 s=2 k=3 xx","client_msg_id":"2-3"}"#;
+        assert_eq!(field(text, "content"), "t=5 p=1 s=2 k=3 xx");
+        assert_eq!(field(text, "client_msg_id"), "2-3");
+        assert_eq!(field(text, "absent"), "");
+    }
+}
