@@ -52,6 +52,9 @@ started=$(date +%s)
 
 echo "== building (release)"
 cargo build --release -p webchat-server -p webchat-loadgen
+# The build leaves gigabytes of dirty pages; written back by the kernel 30 s later, they ran
+# on both cores during the first workloads (the floor's W2 p99 went from 6.5 to 25 ms).
+sync
 server_bin="$target_dir/release/webchat"
 lg_bin="$target_dir/release/webchat-loadgen"
 
@@ -236,21 +239,21 @@ workloads() {
   fi
   # Durations are cut to fit the 15-minute budget from a clean clone (docs/benchmarks.md,
   # "How to reproduce"): 10 s windows still hold 50,000 (W1) and 1,000,000 (W2) deliveries.
-  run "$b" "$url" 4 w6 --secs 8
+  run "$b" "$url" 4 w6 --secs 6
   run "$b" "$url" 4 w1 --secs 10
   run "$b" "$url" 4 w2 --secs 10
-  run "$b" "$url" 4 w3 --step-secs 3 --max-steps 14
+  run "$b" "$url" 4 w3 --step-secs 2 --max-steps 14
   # W4 paced 5 % above the 10,000 messages/s of its target (offered exactly at the target,
   # the messages still in flight when the window closes left it a hair under), then
   # closed-loop for the most it takes.
-  run "$b" "$url" 4 w4 --rooms 500 --secs 10 --rate 10500
-  run "$b" "$url" 4 w4 --rooms 500 --secs 5 --rate 0
+  run "$b" "$url" 4 w4 --rooms 500 --secs 8 --rate 10500
+  run "$b" "$url" 4 w4 --rooms 500 --secs 4 --rate 0
   run "$b" "$url" 4 w5 --sockets 10000 --procs 2
-  run "$b" "$url" 12 w7 --secs 10 ${bcrypt_rate:+--bcrypt-baseline "$bcrypt_rate"}
-  # A short W8 (about 45 s) for its integrity and error checks; the 5-minute soak whose RSS
+  run "$b" "$url" 12 w7 --secs 8 ${bcrypt_rate:+--bcrypt-baseline "$bcrypt_rate"}
+  # A short W8 (about 40 s) for its integrity and error checks; the 5-minute soak whose RSS
   # growth has a target is `make soak`.
-  if [ "$b" = sqlite ]; then run "$b" "$url" 4 w8 --secs 30 --warmup 10; fi
-  if [ "$b" = postgres ]; then run_w9 "$url" --rate "$w9_rate" --secs 8 --warmup 2 --drain-secs 10; fi
+  if [ "$b" = sqlite ]; then run "$b" "$url" 4 w8 --secs 25 --warmup 10; fi
+  if [ "$b" = postgres ]; then run_w9 "$url" --rate "$w9_rate" --secs 6 --warmup 2 --drain-secs 10; fi
 }
 
 if [ "$mode" = full ] && wanted w7; then
@@ -286,7 +289,7 @@ run_floor() {
 if [ "$mode" = full ] && [ "${BENCH_FLOOR:-1}" = 1 ] && wanted floor; then
   run_floor w1 --secs 10
   run_floor w2 --secs 10
-  run_floor w3 --step-secs 3 --max-steps 14
+  run_floor w3 --step-secs 2 --max-steps 14
 fi
 
 for b in $backends; do
