@@ -247,8 +247,12 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         _ => {}
     }
     if backend == "floor" {
+        let runs = line["floor_runs"].as_u64().unwrap_or(1);
         for r in &mut rows {
             r.floor = !matches!(r.goal, Goal::Info) && !INTEGRITY.contains(&r.figure.as_str());
+            if r.floor && runs > 1 {
+                r.note = format!("the best of {runs} runs");
+            }
         }
     } else {
         // Next to a delivery target, what the bare fan-out reached on the same machine.
@@ -284,9 +288,36 @@ fn machine() -> Value {
     json!({"cores": cores, "cpu_model": model, "mem_gib": mem_kib.map(|k| (k as f64 / 1048576.0 * 10.0).round() / 10.0)})
 }
 
+/// The floor's best run of each workload, every other line as it is. The floor stands for
+/// what the machine allows, and a stall of the machine only ever makes a run worse, so of
+/// several runs the best one is the estimate (the lowest p99; for W3, the highest rate).
+/// The kept line carries `floor_runs`, the number of runs it was chosen from.
+fn best_floor_runs(lines: Vec<Value>) -> Vec<Value> {
+    let score = |l: &Value| match l["workload"].as_str() {
+        Some("W3") => f(l, &["max_deliveries_per_s"]).unwrap_or(f64::MIN),
+        _ => -f(l, &["latency", "p99_ms"]).unwrap_or(f64::MAX),
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(lines.len());
+    for line in lines {
+        let same = |o: &Value| o["backend"] == "floor" && o["workload"] == line["workload"];
+        match out.iter_mut().find(|o| line["backend"] == "floor" && same(o)) {
+            Some(kept) => {
+                let runs = kept["floor_runs"].as_u64().unwrap_or(1) + 1;
+                if score(&line) > score(kept) {
+                    *kept = line;
+                }
+                kept["floor_runs"] = json!(runs);
+            }
+            None => out.push(line),
+        }
+    }
+    out
+}
+
 pub fn report(args: &ReportArgs) -> Result<bool, String> {
     let text = std::fs::read_to_string(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect();
+    let lines: Vec<Value> =
+        best_floor_runs(text.lines().filter_map(|l| serde_json::from_str(l.trim()).ok()).collect());
     let bcrypt = lines.iter().find(|l| l["workload"] == "bcrypt").and_then(|l| l["verifies_per_s"].as_f64());
     let rows: Vec<Row> = lines.iter().flat_map(|l| rows_of(l, bcrypt, &lines)).collect();
     let mut table = String::new();
@@ -374,6 +405,19 @@ mod tests {
         let server = rows_of(&all[1], None, &all);
         let p99 = server.iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row");
         assert_eq!((p99.status(), p99.note.as_str()), ("MISSED", "floor-server: 17.50"));
+    }
+
+    #[test]
+    fn of_several_floor_runs_the_best_is_kept_and_said_so() {
+        let lines = best_floor_runs(vec![w2("floor", 25.0), w2("sqlite", 9.0), w2("floor", 6.5)]);
+        assert_eq!(lines.len(), 2);
+        let floor = lines.iter().find(|l| l["backend"] == "floor").expect("the floor's line");
+        assert_eq!((f(floor, &["latency", "p99_ms"]), floor["floor_runs"].as_u64()), (Some(6.5), Some(2)));
+        let rows = rows_of(floor, None, &lines);
+        let p99 = rows.iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row");
+        assert_eq!((p99.status(), p99.note.as_str()), ("reachable", "the best of 2 runs"));
+        let server = lines.iter().find(|l| l["backend"] == "sqlite").expect("the server's line");
+        assert_eq!(f(server, &["latency", "p99_ms"]), Some(9.0), "a server's runs are never chosen among");
     }
 
     #[test]
