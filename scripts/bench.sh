@@ -47,6 +47,9 @@ fi
 rm -rf "$out_dir/logs"
 mkdir -p "$out_dir/logs"
 lines="$out_dir/lines.jsonl"
+# The disk probe's file (webchat-loadgen --disk-probe): on the disk of the SQLite files and of
+# PostgreSQL's data here, one filesystem.
+probe_file="$PWD/$out_dir/disk-probe"
 : >"$lines"
 started=$(date +%s)
 
@@ -165,7 +168,7 @@ run() {
   fi
   local line
   line=$(timeout "$run_timeout" taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" \
-    --backend "$backend" "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+    --backend "$backend" --disk-probe "$probe_file" "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
   if [ -z "$line" ]; then
     line="{\"workload\":\"${workload^^}\",\"backend\":\"$backend\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
   fi
@@ -201,7 +204,7 @@ run_w9() {
       continue
     fi
     line=$(timeout 400 taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" --backend postgres \
-      w9 "${recv[@]}" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+      --disk-probe "$probe_file" w9 "${recv[@]}" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
     if [ -z "$line" ]; then
       line="{\"workload\":\"W9\",\"nodes\":$nodes,\"backend\":\"postgres\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
     fi
@@ -280,7 +283,7 @@ run_floor() {
     sleep 0.05
   done
   line=$(timeout "$run_timeout" taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" \
-    --backend floor --floor "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+    --backend floor --floor --disk-probe "$probe_file" "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
   if [ -z "$line" ]; then
     line="{\"workload\":\"${workload^^}\",\"backend\":\"floor\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
   fi

@@ -39,6 +39,10 @@ struct Cli {
     /// machine's floor instead of webchat.
     #[arg(long, global = true)]
     floor: bool,
+    /// Times a 4 KiB write and fdatasync of this file every 50 ms while the workload runs
+    /// (put it on the stores' disk): the result gains "disk" with the slowest sync.
+    #[arg(long, global = true)]
+    disk_probe: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -155,13 +159,24 @@ fn main() -> ExitCode {
     };
     let mut env = util::Env::new(&cli.server, cli.server_pid, cli.prefix.clone());
     env.floor = cli.floor;
+    let probe = match cli.disk_probe.as_deref().map(util::DiskProbe::start).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = runtime.block_on(run(&cli, &env));
+    let disk = probe.map(util::DiskProbe::finish);
     let backend = cli.backend.clone().map_or(Value::Null, Value::from);
     match result {
         Ok(None) => ExitCode::SUCCESS,
         Ok(Some(mut v)) => {
             if let Some(o) = v.as_object_mut() {
                 o.insert("backend".into(), backend);
+                if let Some(disk) = disk {
+                    o.insert("disk".into(), disk);
+                }
             }
             println!("{v}");
             ExitCode::SUCCESS

@@ -246,6 +246,11 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         }
         _ => {}
     }
+    if matches!(id.as_str(), "W1" | "W2" | "W3" | "W4" | "W9") && line.get("disk").is_some() {
+        let mut r = row("disk: slowest fsync ms during the run", f(line, &["disk", "max_ms"]), Goal::Info);
+        r.note = format!("p99 {} ms", f(line, &["disk", "p99_ms"]).map_or_else(|| "n/a".to_owned(), fmt));
+        rows.push(r);
+    }
     if backend == "floor" {
         let runs = line["floor_runs"].as_u64().unwrap_or(1);
         for r in &mut rows {
@@ -418,6 +423,26 @@ mod tests {
         assert_eq!((p99.status(), p99.note.as_str()), ("reachable", "the best of 2 runs"));
         let server = lines.iter().find(|l| l["backend"] == "sqlite").expect("the server's line");
         assert_eq!(f(server, &["latency", "p99_ms"]), Some(9.0), "a server's runs are never chosen among");
+    }
+
+    #[test]
+    fn the_disks_slowest_sync_is_shown_beside_a_delivery_workload() {
+        let mut line = w2("sqlite", 91.0);
+        line["disk"] = json!({"syncs": 200, "p99_ms": 0.6, "max_ms": 120.5});
+        let rows = rows_of(&line, None, std::slice::from_ref(&line));
+        let disk = rows.iter().find(|r| r.figure.starts_with("disk:")).expect("a disk row");
+        assert_eq!((disk.measured, disk.status(), disk.note.as_str()), (Some(120.5), "info", "p99 0.60 ms"));
+    }
+
+    #[test]
+    fn a_probe_times_syncs_until_it_is_finished() {
+        let path = std::env::temp_dir().join(format!("webchat-probe-test-{}", std::process::id()));
+        let probe = crate::util::DiskProbe::start(&path).expect("the probe starts");
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        let out = probe.finish();
+        assert!(out["syncs"].as_u64().is_some_and(|n| n >= 2), "{out}");
+        assert!(out["max_ms"].as_f64().is_some_and(|m| m > 0.0), "{out}");
+        assert!(!path.exists(), "the probe's file is removed");
     }
 
     #[test]

@@ -415,6 +415,54 @@ pub fn clients_of(port: u16) -> Option<(u64, u64)> {
     Some((inodes.len() as u64, ours as u64))
 }
 
+/// Times, on a thread of its own, a 4 KiB write and `fdatasync` every 50 ms on the disk the
+/// stores write to, for as long as a workload runs. A message is delivered only once it is
+/// durable, so a stall of the disk is a stall of every delivery behind it; the probe's
+/// slowest sync, next to a run's delivery tail, tells whether the disk made that tail.
+#[derive(Debug)]
+pub struct DiskProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Histogram<u64>>,
+    path: std::path::PathBuf,
+}
+
+impl DiskProbe {
+    /// Starts probing with the file `path` (created, and removed by [`Self::finish`]).
+    /// # Errors
+    /// When the file cannot be created or the thread cannot start.
+    pub fn start(path: &std::path::Path) -> Result<Self, String> {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("disk-probe".into())
+            .spawn(move || {
+                let mut h = histogram();
+                let block = [b'x'; 4096];
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if file.write_all(&block).and_then(|()| file.sync_data()).is_err() {
+                        break;
+                    }
+                    record_ns(&mut h, u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                h
+            })
+            .map_err(|e| format!("disk probe thread: {e}"))?;
+        Ok(Self { stop, handle, path: path.to_owned() })
+    }
+
+    /// Stops the probe: `{"syncs", "p99_ms", "max_ms"}` of the writes it timed.
+    pub fn finish(self) -> Value {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let h = self.handle.join().unwrap_or_else(|_| histogram());
+        let _ = std::fs::remove_file(&self.path);
+        json!({"syncs": h.len(), "p99_ms": p99_ms(&h), "max_ms": round2(h.max() as f64 / 1000.0)})
+    }
+}
+
 /// CPU use of this process and of the server between `start` and now, as a share of one core.
 #[derive(Debug, Clone, Copy)]
 pub struct CpuMeter {
