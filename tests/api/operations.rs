@@ -160,6 +160,7 @@ backend_test!(
         assert!(sample(&text, "webchat_http_request_duration_seconds_bucket", &["route=\"/api/users/login\""]).is_some());
         assert!(sample(&text, "webchat_open_sockets", &[]).is_some_and(|n| n >= 2.0), "open sockets");
         assert!(sample(&text, "webchat_delivery_latency_seconds_count", &[]).is_some_and(|n| n >= 1.0), "deliveries");
+        assert!(sample(&text, "webchat_append_duration_seconds_count", &[]).is_some_and(|n| n >= 2.0), "appends");
         assert!(sample(&text, "webchat_resumes_total", &["outcome=\"replayed\""]).is_some_and(|n| n >= 1.0));
         for gauge in ["webchat_db_pool_connections_in_use", "webchat_db_pool_waiting", "webchat_db_pool_connections_max"] {
             assert!(sample(&text, gauge, &[]).is_some(), "{gauge} missing");

@@ -26,7 +26,9 @@ pub async fn post_and_wait(
     client_msg_id: Option<ClientMsgId>,
 ) -> Result<(Message, bool), DomainError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
+    let submitted = std::time::Instant::now();
     rooms.post_to_then(viewer, room, content, client_msg_id, move |outcome| {
+        crate::metrics::appended(submitted.elapsed());
         let _ = tx.send(outcome);
     });
     rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())))

@@ -19,6 +19,7 @@ pub const HTTP_DURATION: &str = "webchat_http_request_duration_seconds";
 pub const OPEN_SOCKETS: &str = "webchat_open_sockets";
 pub const MESSAGES_STORED: &str = "webchat_messages_stored_total";
 pub const DELIVERY_LATENCY: &str = "webchat_delivery_latency_seconds";
+pub const APPEND_DURATION: &str = "webchat_append_duration_seconds";
 pub const RESUMES: &str = "webchat_resumes_total";
 pub const SLOW_CONSUMER_CLOSES: &str = "webchat_slow_consumer_closes_total";
 pub const DB_POOL_IN_USE: &str = "webchat_db_pool_connections_in_use";
@@ -70,6 +71,11 @@ fn describe() {
         Unit::Seconds,
         "From a message's storage to its write on a socket, per delivery."
     );
+    describe_histogram!(
+        APPEND_DURATION,
+        Unit::Seconds,
+        "From a send's submission to the store's answer (the queue and the commit that makes it durable), per send."
+    );
     describe_counter!(RESUMES, "Resumes by outcome: replayed (missed messages sent) or resync (too many).");
     describe_counter!(SLOW_CONSUMER_CLOSES, "Sockets closed with 4008 because they did not keep up.");
     describe_gauge!(DB_POOL_IN_USE, "Database connections checked out of the pool.");
@@ -85,12 +91,19 @@ fn describe() {
 /// Handles cached once: the delivery path records per socket write.
 static DELIVERY: LazyLock<Histogram> = LazyLock::new(|| histogram!(DELIVERY_LATENCY));
 static STORED: LazyLock<Counter> = LazyLock::new(|| counter!(MESSAGES_STORED));
+static APPEND: LazyLock<Histogram> = LazyLock::new(|| histogram!(APPEND_DURATION));
 
 /// A message was written to a socket; `stored_at_ms` is its timestamp (Unix ms).
 pub fn delivered(stored_at_ms: i64) {
     let now_ms = chrono::Utc::now().timestamp_millis();
     #[expect(clippy::cast_precision_loss, reason = "milliseconds of latency fit an f64 exactly")]
     DELIVERY.record((now_ms - stored_at_ms).max(0) as f64 / 1000.0);
+}
+
+/// A send got the store's answer `elapsed` after it was submitted. Every delivery of a
+/// message waits for this, so a slow disk shows here first.
+pub fn appended(elapsed: Duration) {
+    APPEND.record(elapsed.as_secs_f64());
 }
 
 pub fn message_stored() {
