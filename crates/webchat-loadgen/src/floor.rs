@@ -110,6 +110,9 @@ impl Conn {
     }
 }
 
+/// Bytes queued for one socket beyond which it is dropped.
+const MAX_QUEUED_BYTES: usize = 8 << 20;
+
 /// The one room. A message's frame is appended to every socket's bytes; the flusher then
 /// writes each socket's bytes with one `write(2)`, so that messages arriving together go out
 /// together, as webchat's writers do.
@@ -145,7 +148,11 @@ async fn serve_on(listener: TcpListener) {
     let room = Arc::new(Room::default());
     tokio::spawn(room.clone().flusher());
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait instead of spinning on the error.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
         let room = room.clone();
         tokio::spawn(async move {
             let _ = socket(room, stream).await;
@@ -265,7 +272,18 @@ fn publish(room: &Room, from: &Conn, payload: &[u8]) {
         .as_bytes(),
     );
     for c in lock(&room.conns).iter() {
-        lock(&c.out).extend_from_slice(&frame);
+        if c.gone.load(Ordering::Relaxed) {
+            continue;
+        }
+        let mut out = lock(&c.out);
+        // A reader this far behind gets nothing more, so the queue stays bounded; the load
+        // generator counts what it missed as lost.
+        if out.len() > MAX_QUEUED_BYTES {
+            c.gone.store(true, Ordering::Relaxed);
+            out.clear();
+            continue;
+        }
+        out.extend_from_slice(&frame);
     }
     room.flush.notify_one();
 }
