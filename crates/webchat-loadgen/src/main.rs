@@ -9,6 +9,7 @@ mod idle;
 mod pairs;
 mod report;
 mod rest;
+mod server_metrics;
 mod soak;
 mod util;
 
@@ -166,8 +167,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The server's own account of its appends, for the workloads whose deliveries wait on them.
+    let appends_before = if !cli.floor && matches!(cli.cmd, Cmd::W1(_) | Cmd::W2(_) | Cmd::W4(_) | Cmd::W9(_))
+    {
+        runtime.block_on(server_metrics::scrape(&env, server_metrics::APPEND))
+    } else {
+        None
+    };
     let result = runtime.block_on(run(&cli, &env));
     let disk = probe.map(util::DiskProbe::finish);
+    let appends = appends_before.and_then(|before| {
+        Some(runtime.block_on(server_metrics::scrape(&env, server_metrics::APPEND))?.since(&before).summary())
+    });
     let backend = cli.backend.clone().map_or(Value::Null, Value::from);
     match result {
         Ok(None) => ExitCode::SUCCESS,
@@ -176,6 +187,9 @@ fn main() -> ExitCode {
                 o.insert("backend".into(), backend);
                 if let Some(disk) = disk {
                     o.insert("disk".into(), disk);
+                }
+                if let Some(appends) = appends {
+                    o.insert("server_append".into(), appends);
                 }
             }
             println!("{v}");

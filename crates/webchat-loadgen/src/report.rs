@@ -251,6 +251,16 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         r.note = format!("p99 {} ms", f(line, &["disk", "p99_ms"]).map_or_else(|| "n/a".to_owned(), fmt));
         rows.push(r);
     }
+    if line.get("server_append").is_some() {
+        let mut r =
+            row("server: append p99 ms (its /metrics)", f(line, &["server_append", "p99_ms"]), Goal::Info);
+        r.note = format!(
+            "p50 {} ms of {} appends, warm-up included",
+            f(line, &["server_append", "p50_ms"]).map_or_else(|| "n/a".to_owned(), fmt),
+            f(line, &["server_append", "n"]).map_or_else(|| "n/a".to_owned(), |n| format!("{n:.0}"))
+        );
+        rows.push(r);
+    }
     if backend == "floor" {
         let runs = line["floor_runs"].as_u64().unwrap_or(1);
         for r in &mut rows {
@@ -432,6 +442,18 @@ mod tests {
         let rows = rows_of(&line, None, std::slice::from_ref(&line));
         let disk = rows.iter().find(|r| r.figure.starts_with("disk:")).expect("a disk row");
         assert_eq!((disk.measured, disk.status(), disk.note.as_str()), (Some(120.5), "info", "p99 0.60 ms"));
+    }
+
+    #[test]
+    fn the_servers_append_time_is_shown_beside_the_delivery_it_delays() {
+        let mut line = w2("postgres", 28.5);
+        line["server_append"] = json!({"n": 1200.0, "p50_ms": 2.1, "p99_ms": 9.75});
+        let rows = rows_of(&line, None, std::slice::from_ref(&line));
+        let append = rows.iter().find(|r| r.figure.starts_with("server: append")).expect("an append row");
+        assert_eq!(
+            (append.measured, append.status(), append.note.as_str()),
+            (Some(9.75), "info", "p50 2.10 ms of 1200 appends, warm-up included")
+        );
     }
 
     #[test]
