@@ -19,7 +19,9 @@
 #
 # Full mode first measures the machine's floor: W1–W3 against `webchat-loadgen floor-server`,
 # the least a WebSocket fan-out server can do, on core 0 (backend "floor" in the table; a
-# target the floor misses is out of reach of any server on this machine).
+# target the floor misses is out of reach of any server on this machine). With postgres among
+# the backends, W1 and W2 also run against the floor committing each message to a fresh
+# PostgreSQL database first (backend "floor+pg").
 set -euo pipefail
 mode=${1:-full}
 case "$mode" in full | quick | soak) ;; *) echo "usage: $0 [full|quick|soak]" >&2; exit 2 ;; esac
@@ -266,26 +268,31 @@ if [ "$mode" = full ] && wanted w7; then
   bcrypt_baseline 8
 fi
 
-# run_floor WORKLOAD ARGS...: a fresh floor-server on core 0, one workload against it.
+# run_floor BACKEND WORKLOAD ARGS...: a fresh floor-server on core 0, one workload against it.
+# BACKEND "floor" is the bare fan-out; "floor+pg" commits each message to PostgreSQL
+# ($floor_url) before delivering it.
+floor_url=""
 run_floor() {
-  local workload=$1 line
-  shift
-  echo "== floor $workload $* (at $(($(date +%s) - started)) s)"
+  local backend=$1 workload=$2 line
+  shift 2
+  local commit=()
+  if [ "$backend" = floor+pg ]; then commit=(--commit-to "$floor_url"); fi
+  echo "== $backend $workload $* (at $(($(date +%s) - started)) s)"
   stop_server
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "error: something already listens on 127.0.0.1:$port; stop it or set BENCH_PORT" >&2
     return 1
   fi
-  taskset -c 0 "$lg_bin" floor-server --listen "127.0.0.1:$port" >>"$out_dir/logs/floor-$workload.log" 2>&1 &
+  taskset -c 0 "$lg_bin" floor-server --listen "127.0.0.1:$port" "${commit[@]}" >>"$out_dir/logs/$backend-$workload.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
     sleep 0.05
   done
   line=$(timeout "$run_timeout" taskset -c 1 "$lg_bin" --server "$base" --server-pid "$server_pid" \
-    --backend floor --floor --disk-probe "$probe_file" "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
+    --backend "$backend" --floor --disk-probe "$probe_file" "$workload" "$@" 2>>"$out_dir/logs/loadgen.log" | tail -1) || true
   if [ -z "$line" ]; then
-    line="{\"workload\":\"${workload^^}\",\"backend\":\"floor\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
+    line="{\"workload\":\"${workload^^}\",\"backend\":\"$backend\",\"error\":\"no result (timed out or crashed; see $out_dir/logs)\"}"
   fi
   echo "$line" | tee -a "$lines"
   stop_server
@@ -294,11 +301,26 @@ run_floor() {
 if [ "$mode" = full ] && [ "${BENCH_FLOOR:-1}" = 1 ] && wanted floor; then
   # Twice each, 5 s apiece: the report keeps the floor's best run (a stall of the machine
   # only makes a run worse; one 60 ms stall put a single 10 s run of W1 at p99 37.7 ms).
-  run_floor w1 --secs 5 --warmup 1
-  run_floor w1 --secs 5 --warmup 1
-  run_floor w2 --secs 5 --warmup 1
-  run_floor w2 --secs 5 --warmup 1
-  run_floor w3 --step-secs 2 --max-steps 14 --retries 2
+  run_floor floor w1 --secs 5 --warmup 1
+  run_floor floor w1 --secs 5 --warmup 1
+  run_floor floor w2 --secs 5 --warmup 1
+  run_floor floor w2 --secs 5 --warmup 1
+  run_floor floor w3 --step-secs 2 --max-steps 14 --retries 2
+  # The floor of a server that commits every message to PostgreSQL before delivering it:
+  # W1 and W2 (one room, a commit per batch of the messages that arrived together).
+  if [[ " $backends " == *" postgres "* ]]; then
+    scripts/ensure-postgres.sh
+    pg_db="webchat_floor_$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')"
+    pg "CREATE DATABASE $pg_db"
+    floor_url="postgres://postgres@127.0.0.1:5432/$pg_db?sslmode=disable"
+    run_floor floor+pg w1 --secs 5 --warmup 1
+    run_floor floor+pg w1 --secs 5 --warmup 1
+    run_floor floor+pg w2 --secs 5 --warmup 1
+    run_floor floor+pg w2 --secs 5 --warmup 1
+    stop_server
+    pg "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)"
+    pg_db=""
+  fi
 fi
 
 for b in $backends; do

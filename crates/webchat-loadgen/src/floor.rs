@@ -9,6 +9,12 @@
 //! generator's W1–W3 run against it unchanged (`--floor` skips the accounts), so what they
 //! measure there is the kernel's loopback TCP, the client and the scheduler: a p99 or a rate
 //! the floor misses is one no server on this machine can reach.
+//!
+//! With `--commit-to postgres://…` each message is first inserted into PostgreSQL, as one
+//! autocommitted statement per batch of the messages that arrived together (on a thread of
+//! its own with a blocking libpq connection, as webchat's appender lanes do), and only fanned
+//! out once committed: the floor of a server that makes every message durable in PostgreSQL
+//! before delivering it, its `seq` included, and nothing else.
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -26,6 +32,21 @@ pub struct FloorArgs {
     /// Where to listen, on the loopback address only.
     #[arg(long, default_value = "127.0.0.1:18470", value_parser = loopback_addr)]
     pub listen: SocketAddr,
+    /// Commit every message to this PostgreSQL database (on the loopback address) before
+    /// delivering it; the table `floor_messages` is created there.
+    #[arg(long, value_parser = loopback_url)]
+    pub commit_to: Option<String>,
+}
+
+fn loopback_url(raw: &str) -> Result<String, String> {
+    let host = raw.split_once("://").map(|(_, rest)| rest).unwrap_or(raw);
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let ok = ["127.0.0.1:", "127.0.0.1/", "localhost:", "localhost/"].iter().any(|p| host.starts_with(p));
+    if raw.starts_with("postgres") && ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("only postgres://…@127.0.0.1:PORT/DB is allowed".into())
+    }
 }
 
 fn loopback_addr(raw: &str) -> Result<SocketAddr, String> {
@@ -121,6 +142,88 @@ struct Room {
     conns: Mutex<Vec<Arc<Conn>>>,
     seq: AtomicI64,
     flush: Notify,
+    /// With `--commit-to`: messages go to the committer, and are delivered when it is done.
+    store: Option<std::sync::mpsc::Sender<Pending>>,
+}
+
+/// A message waiting for its commit.
+#[derive(Debug)]
+struct Pending {
+    from: Arc<Conn>,
+    content: String,
+    cmid: String,
+}
+
+/// The most messages one commit takes (webchat's appender takes as many).
+const MAX_BATCH: usize = 256;
+
+/// Inserts each batch of waiting messages with one autocommitted statement, then hands the
+/// batch back for delivery. Their `seq`s are given here, in arrival order, and again in the
+/// same order by [`deliver`]. A failed insert ends the process: the floor is then not a floor.
+fn committer(
+    mut conn: diesel::PgConnection,
+    mut seq: i64,
+    from: &std::sync::mpsc::Receiver<Pending>,
+    done: &tokio::sync::mpsc::UnboundedSender<Vec<Pending>>,
+) {
+    use diesel::RunQueryDsl as _;
+    use diesel::sql_types::{Array, BigInt, Text};
+    while let Ok(first) = from.recv() {
+        let mut batch = vec![first];
+        batch.extend(from.try_iter().take(MAX_BATCH - 1));
+        let seqs: Vec<i64> = (seq + 1..).take(batch.len()).collect();
+        let contents: Vec<&str> = batch.iter().map(|p| p.content.as_str()).collect();
+        let cmids: Vec<&str> = batch.iter().map(|p| p.cmid.as_str()).collect();
+        let inserted = diesel::sql_query(
+            "INSERT INTO floor_messages (seq, content, client_msg_id) \
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::text[])",
+        )
+        .bind::<Array<BigInt>, _>(&seqs)
+        .bind::<Array<Text>, _>(&contents)
+        .bind::<Array<Text>, _>(&cmids)
+        .execute(&mut conn);
+        if let Err(e) = inserted {
+            eprintln!("error: floor-server: the commit failed: {e}");
+            std::process::exit(1);
+        }
+        seq += seqs.len() as i64;
+        if done.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Connects to `url`, makes the table and starts the committer; its batches come back on
+/// the returned receiver.
+fn start_committer(
+    url: &str,
+) -> Result<(std::sync::mpsc::Sender<Pending>, tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>), String> {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let mut conn = diesel::PgConnection::establish(url).map_err(|e| format!("{url}: {e}"))?;
+    diesel::sql_query(
+        "CREATE TABLE IF NOT EXISTS floor_messages (seq int8 PRIMARY KEY, content text NOT NULL, \
+         client_msg_id text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut conn)
+    .map_err(|e| format!("floor_messages: {e}"))?;
+    // An earlier floor's rows stay; this one's continue after them (its clients' seqs start
+    // at 1 all the same: the room's numbering is in memory).
+    #[derive(diesel::QueryableByName)]
+    struct Top {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        top: i64,
+    }
+    let top = diesel::sql_query("SELECT coalesce(max(seq), 0) AS top FROM floor_messages")
+        .get_result::<Top>(&mut conn)
+        .map_err(|e| format!("floor_messages: {e}"))?
+        .top;
+    let (to_store, from) = std::sync::mpsc::channel();
+    let (done, committed) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("floor-commit".into())
+        .spawn(move || committer(conn, top, &from, &done))
+        .map_err(|e| format!("committer thread: {e}"))?;
+    Ok((to_store, committed))
 }
 
 impl Room {
@@ -138,15 +241,29 @@ impl Room {
 /// # Errors
 /// When the address cannot be bound.
 pub async fn serve(args: &FloorArgs) -> Result<(), String> {
+    let store = args.commit_to.as_deref().map(start_committer).transpose()?;
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("bind {}: {e}", args.listen))?;
     eprintln!("floor-server listening on {}", args.listen);
-    serve_on(listener).await;
+    serve_on(listener, store).await;
     Ok(())
 }
 
-async fn serve_on(listener: TcpListener) {
-    let room = Arc::new(Room::default());
+type Store = (std::sync::mpsc::Sender<Pending>, tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>);
+
+async fn serve_on(listener: TcpListener, store: Option<Store>) {
+    let (to_store, committed) = store.map_or((None, None), |(tx, rx)| (Some(tx), Some(rx)));
+    let room = Arc::new(Room { store: to_store, ..Room::default() });
     tokio::spawn(room.clone().flusher());
+    if let Some(mut committed) = committed {
+        let room = room.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = committed.recv().await {
+                for p in batch {
+                    deliver(&room, &p.from, &p.content, &p.cmid);
+                }
+            }
+        });
+    }
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors, say: wait instead of spinning on the error.
@@ -214,7 +331,7 @@ async fn socket(room: Arc<Room>, mut stream: TcpStream) -> Result<(), String> {
 }
 
 /// Reads the client's (masked) frames until it closes.
-async fn read_frames(room: &Room, conn: &Conn, buf: &mut Vec<u8>) -> Result<(), String> {
+async fn read_frames(room: &Room, conn: &Arc<Conn>, buf: &mut Vec<u8>) -> Result<(), String> {
     let mut chunk = vec![0u8; 4096];
     loop {
         while let Some((opcode, payload, used)) = decode(buf)? {
@@ -252,11 +369,23 @@ fn field<'a>(text: &'a str, key: &str) -> &'a str {
     })
 }
 
-/// A message from a client: its `seq`, the ack to its sender, one frame to every socket.
-fn publish(room: &Room, from: &Conn, payload: &[u8]) {
+/// A message from a client: to the committer, or straight to [`deliver`].
+fn publish(room: &Room, from: &Arc<Conn>, payload: &[u8]) {
     let text = String::from_utf8_lossy(payload);
     let content = field(&text, "content");
     let cmid = field(&text, "client_msg_id");
+    match &room.store {
+        Some(store) => {
+            let pending = Pending { from: from.clone(), content: content.to_owned(), cmid: cmid.to_owned() };
+            // The committer only stops with the process.
+            let _ = store.send(pending);
+        }
+        None => deliver(room, from, content, cmid),
+    }
+}
+
+/// Its `seq`, the ack to its sender, one frame to every socket.
+fn deliver(room: &Room, from: &Conn, content: &str, cmid: &str) {
     let seq = room.seq.fetch_add(1, Ordering::Relaxed) + 1;
     lock(&from.out).extend(encode(
         0x1,
@@ -363,7 +492,7 @@ mod tests {
     async fn the_load_generator_finds_every_message_of_the_floor_in_order() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
-        tokio::spawn(serve_on(listener));
+        tokio::spawn(serve_on(listener, None));
         let mut env = Env::new(&format!("http://127.0.0.1:{port}"), None, None);
         env.floor = true;
         let args =
@@ -376,6 +505,74 @@ mod tests {
         assert_eq!((out["errors"].as_u64(), out["unacked"].as_u64()), (Some(0), Some(0)));
         assert_eq!(out["deliveries"], out["expected_deliveries"]);
         assert!(out["deliveries"].as_u64().is_some_and(|d| d >= 20 * 40), "{out}");
+    }
+
+    /// A fresh database on the test server (`WEBCHAT_TEST_PG`, as the store's tests), dropped
+    /// by [`drop_database`].
+    fn fresh_database() -> (String, String) {
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let server =
+            std::env::var("WEBCHAT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let name =
+            format!("lg_floor_{}_{}", std::process::id(), Env::new("http://127.0.0.1:1", None, None).prefix);
+        let mut admin =
+            diesel::PgConnection::establish(&format!("{server}/postgres")).expect("the test server");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("a database");
+        (server, name)
+    }
+
+    fn drop_database(server: &str, name: &str) {
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let mut admin =
+            diesel::PgConnection::establish(&format!("{server}/postgres")).expect("the test server");
+        diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut admin).expect("dropped");
+    }
+
+    #[tokio::test]
+    async fn with_a_commit_every_acknowledged_message_is_stored_and_delivered_in_order() {
+        use diesel::{Connection as _, QueryableByName, RunQueryDsl as _};
+        let (server, name) = fresh_database();
+        let url = format!("{server}/{name}");
+        let store = start_committer(&url).expect("the committer starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        tokio::spawn(serve_on(listener, Some(store)));
+        let mut env = Env::new(&format!("http://127.0.0.1:{port}"), None, None);
+        env.floor = true;
+        let args =
+            FanoutArgs { sockets: None, users: None, rate: None, senders: 3, secs: 1.0, warmup: 0.2, pad: 8 };
+        let out = fanout(&env, "W1", &args, 20, 50.0).await.expect("a run");
+        assert_eq!(
+            (out["lost"].as_u64(), out["duplicated"].as_u64(), out["out_of_order"].as_u64()),
+            (Some(0), Some(0), Some(0))
+        );
+        assert_eq!((out["errors"].as_u64(), out["unacked"].as_u64()), (Some(0), Some(0)));
+        #[derive(QueryableByName)]
+        struct Stored {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            top: i64,
+        }
+        let mut conn = diesel::PgConnection::establish(&url).expect("the floor's database");
+        let stored: Stored =
+            diesel::sql_query("SELECT count(*) AS n, coalesce(max(seq), 0) AS top FROM floor_messages")
+                .get_result(&mut conn)
+                .expect("a count");
+        drop(conn);
+        // Every acknowledged message is a row, numbered without a gap.
+        let acked = out["acked"].as_i64().expect("acked");
+        assert!(acked >= 40, "{out}");
+        assert_eq!((stored.n, stored.top), (acked, acked));
+        drop_database(&server, &name);
+    }
+
+    #[test]
+    fn the_floor_commits_only_to_a_loopback_postgresql() {
+        assert!(loopback_url("postgres://postgres@127.0.0.1:5432/db").is_ok());
+        assert!(loopback_url("postgresql://localhost/db").is_ok());
+        assert!(loopback_url("postgres://u@db.example:5432/db").is_err());
+        assert!(loopback_url("sqlite:///tmp/x").is_err());
     }
 
     #[test]

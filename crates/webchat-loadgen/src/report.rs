@@ -90,9 +90,20 @@ fn w9_baseline_p99(all: &[Value], backend: &str) -> Option<f64> {
         .find_map(|l| f(l, &["latency", "p99_ms"]))
 }
 
-/// The figure at `path` of the floor's run of workload `id`, if the run has one.
-fn floor_figure(all: &[Value], id: &str, path: &[&str]) -> Option<f64> {
-    all.iter().filter(|l| l["backend"] == "floor" && l["workload"] == id).find_map(|l| f(l, path))
+/// A line of `floor-server`: `floor`, or `floor+pg` (each message committed to PostgreSQL
+/// before it is delivered).
+fn is_floor(backend: &str) -> bool {
+    backend == "floor" || backend.starts_with("floor+")
+}
+
+/// The floor that also does what `backend` does for every message, if there is one.
+fn floor_with_store(backend: &str) -> Option<&'static str> {
+    (backend == "postgres").then_some("floor+pg")
+}
+
+/// The figure at `path` of the `floor` backend's run of workload `id`, if the run has one.
+fn floor_figure(all: &[Value], floor: &str, id: &str, path: &[&str]) -> Option<f64> {
+    all.iter().filter(|l| l["backend"] == floor && l["workload"] == id).find_map(|l| f(l, path))
 }
 
 fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
@@ -261,7 +272,7 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
         );
         rows.push(r);
     }
-    if backend == "floor" {
+    if is_floor(&backend) {
         let runs = line["floor_runs"].as_u64().unwrap_or(1);
         for r in &mut rows {
             r.floor = !matches!(r.goal, Goal::Info) && !INTEGRITY.contains(&r.figure.as_str());
@@ -270,18 +281,27 @@ fn rows_of(line: &Value, bcrypt: Option<f64>, all: &[Value]) -> Vec<Row> {
             }
         }
     } else {
-        // Next to a delivery target, what the bare fan-out reached on the same machine.
+        // Next to a delivery target, what the bare fan-out reached on the same machine, and
+        // the fan-out that commits each message to this backend's database first.
         let paths: [(&str, &[&str]); 2] = [
             ("p99 delivery ms", &["latency", "p99_ms"]),
             ("max deliveries/s (p99<=50ms)", &["max_deliveries_per_s"]),
         ];
         for r in &mut rows {
             for (figure, path) in paths {
-                if r.figure == figure
-                    && let Some(v) = floor_figure(all, &id, path)
-                {
-                    r.note = format!("floor-server: {}", fmt(v));
+                if r.figure != figure {
+                    continue;
                 }
+                let mut notes = Vec::new();
+                if let Some(v) = floor_figure(all, "floor", &id, path) {
+                    notes.push(format!("floor-server: {}", fmt(v)));
+                }
+                if let Some(store) = floor_with_store(&backend)
+                    && let Some(v) = floor_figure(all, store, &id, path)
+                {
+                    notes.push(format!("{store}: {}", fmt(v)));
+                }
+                r.note = notes.join("; ");
             }
         }
     }
@@ -314,8 +334,9 @@ fn best_floor_runs(lines: Vec<Value>) -> Vec<Value> {
     };
     let mut out: Vec<Value> = Vec::with_capacity(lines.len());
     for line in lines {
-        let same = |o: &Value| o["backend"] == "floor" && o["workload"] == line["workload"];
-        match out.iter_mut().find(|o| line["backend"] == "floor" && same(o)) {
+        let floor = is_floor(line["backend"].as_str().unwrap_or("-"));
+        let same = |o: &Value| o["backend"] == line["backend"] && o["workload"] == line["workload"];
+        match out.iter_mut().find(|o| floor && same(o)) {
             Some(kept) => {
                 let runs = kept["floor_runs"].as_u64().unwrap_or(1) + 1;
                 if score(&line) > score(kept) {
@@ -370,7 +391,7 @@ pub fn report(args: &ReportArgs) -> Result<bool, String> {
     if !floor.is_empty() {
         let _ = writeln!(
             table,
-            "the machine's floor (floor-server): {} of {} delivery targets out of reach of any server here",
+            "the machine's floor (floor-server; floor+pg commits each message to PostgreSQL first): {} of {} delivery targets out of reach of any server here",
             floor.iter().filter(|r| r.status() != "reachable").count(),
             floor.len()
         );
@@ -465,6 +486,33 @@ mod tests {
         assert!(out["syncs"].as_u64().is_some_and(|n| n >= 2), "{out}");
         assert!(out["max_ms"].as_f64().is_some_and(|m| m > 0.0), "{out}");
         assert!(!path.exists(), "the probe's file is removed");
+    }
+
+    #[test]
+    fn a_postgresql_row_carries_both_floors_and_a_sqlite_row_only_the_bare_one() {
+        let lines = best_floor_runs(vec![
+            w2("floor", 7.25),
+            w2("floor+pg", 13.0),
+            w2("floor+pg", 9.5),
+            w2("sqlite", 10.0),
+            w2("postgres", 16.0),
+        ]);
+        let pg_floor = lines.iter().find(|l| l["backend"] == "floor+pg").expect("the floor+pg line");
+        assert_eq!(
+            f(pg_floor, &["latency", "p99_ms"]),
+            Some(9.5),
+            "its best run, kept apart from the bare floor's"
+        );
+        let note = |backend: &str| {
+            let line = lines.iter().find(|l| l["backend"] == backend).expect("a line");
+            let rows = rows_of(line, None, &lines);
+            rows.into_iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row").note
+        };
+        assert_eq!(note("postgres"), "floor-server: 7.25; floor+pg: 9.50");
+        assert_eq!(note("sqlite"), "floor-server: 7.25");
+        let floor_pg = rows_of(pg_floor, None, &lines);
+        let p99 = floor_pg.iter().find(|r| r.figure == "p99 delivery ms").expect("a p99 row");
+        assert_eq!((p99.status(), p99.note.as_str()), ("reachable", "the best of 2 runs"));
     }
 
     #[test]
