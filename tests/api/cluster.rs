@@ -439,3 +439,48 @@ async fn presence_is_the_same_on_every_node_and_a_killed_nodes_users_go_offline_
     }
     assert!(started.elapsed() <= Duration::from_secs(30), "took {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sockets_on_one_node_is_announced_online_on_the_other_once_each() {
+    let app = spawn_app(Backend::Postgres).await;
+    let a = Node::start(&app.db, NATS).await;
+    let b = Node::start(&app.db, NATS).await;
+    let alex = app.user("alex").await;
+    let mut on_a = connect(a.port, &chat("general", &alex.access)).await;
+    on_a.expect("ready").await;
+    let mut names = Vec::new();
+    let mut paths = Vec::new();
+    for i in 0..40 {
+        let name = format!("burst{i}");
+        let user = app.user(&name).await;
+        names.push(name);
+        paths.push(chat("general", &user.access));
+    }
+    // All at once: B's presence thread finds them queued together and writes them as runs.
+    let mut sockets = futures_util::future::join_all(paths.iter().map(|p| connect(b.port, p))).await;
+    for s in &mut sockets {
+        s.expect("ready").await;
+    }
+    let mut heard: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heard.len() < names.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let f =
+            tokio::time::timeout(left, on_a.expect("presence")).await.expect("every user announced in time");
+        if f["status"] == "online" && f["user"] != "alex" {
+            heard.push(f["user"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    // Nothing announced twice, and nothing more to come.
+    let more: Vec<_> = on_a
+        .quiet(300)
+        .await
+        .into_iter()
+        .filter(|f| f["type"] == "presence" && f["user"] != "alex")
+        .collect();
+    assert!(more.is_empty(), "{more:?}");
+    heard.sort();
+    names.sort();
+    assert_eq!(heard, names);
+    drop(sockets);
+}

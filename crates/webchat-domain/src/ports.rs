@@ -220,6 +220,25 @@ pub trait PresenceStore: Send + Sync {
     fn leave(&self, node: Uuid, room: RoomId, user: UserId) -> StoreResult<()>;
     /// Whether `user` has a socket in `room` on a node other than `node`, seen since `since`.
     fn elsewhere(&self, node: Uuid, room: RoomId, user: UserId, since: DateTime<Utc>) -> StoreResult<bool>;
+    /// [`enter`](Self::enter) for every pair of `entered` and [`leave`](Self::leave) for every
+    /// pair of `left`, in one transaction: one commit for a burst of sockets (a node's
+    /// restart reconnects thousands at once). A pair in both lists is entered first, then left.
+    /// On error nothing is recorded.
+    fn record(
+        &self,
+        node: Uuid,
+        entered: &[(RoomId, UserId)],
+        left: &[(RoomId, UserId)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Of `pairs`, those whose user has a socket in that room on a node other than `node`,
+    /// seen since `since`: [`elsewhere`](Self::elsewhere) for many pairs in one read.
+    fn elsewhere_among(
+        &self,
+        node: Uuid,
+        pairs: &[(RoomId, UserId)],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, UserId)>>;
     /// Refreshes every row of `node`; returns how many rows it refreshed (fewer than the
     /// node's live sockets means other nodes expired some: the node enters them again).
     fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<usize>;

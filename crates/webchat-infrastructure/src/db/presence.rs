@@ -58,6 +58,67 @@ impl PresenceStore for Db {
         Ok(found.is_some())
     }
 
+    fn record(
+        &self,
+        node: Uuid,
+        entered: &[(RoomId, UserId)],
+        left: &[(RoomId, UserId)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if entered.is_empty() && left.is_empty() {
+            return Ok(());
+        }
+        let node = node.to_string();
+        let seen = to_millis(now);
+        // Row by row (the store speaks to both backends, and the statements are prepared
+        // once), but one commit: the commit's fsync was the cost of a burst of sockets.
+        self.write(|c| {
+            for (room, user) in entered {
+                let key = presence::table.find((&node, room.0, user.to_string()));
+                if diesel::update(key).set(presence::seen_at.eq(seen)).execute(c)? == 0 {
+                    diesel::insert_into(presence::table)
+                        .values((
+                            presence::node_id.eq(&node),
+                            presence::room_id.eq(room.0),
+                            presence::user_id.eq(user.to_string()),
+                            presence::seen_at.eq(seen),
+                        ))
+                        .execute(c)?;
+                }
+            }
+            for (room, user) in left {
+                diesel::delete(presence::table.find((&node, room.0, user.to_string()))).execute(c)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn elsewhere_among(
+        &self,
+        node: Uuid,
+        pairs: &[(RoomId, UserId)],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, UserId)>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rooms: Vec<i64> = pairs.iter().map(|(r, _)| r.0).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        // Everyone seen elsewhere in those rooms, then the pairs asked about among them.
+        let rows: Vec<(i64, String)> = self.read(|c| {
+            presence::table
+                .filter(in_ids(presence::room_id, &rooms))
+                .filter(presence::node_id.ne(node.to_string()))
+                .filter(presence::seen_at.ge(to_millis(since)))
+                .select((presence::room_id, presence::user_id))
+                .distinct()
+                .load(c)
+        })?;
+        let found: std::collections::HashSet<(i64, String)> = rows.into_iter().collect();
+        Ok(pairs.iter().filter(|(r, u)| found.contains(&(r.0, u.to_string()))).copied().collect())
+    }
+
     fn heartbeat(&self, node: Uuid, now: DateTime<Utc>) -> StoreResult<usize> {
         self.write(|c| {
             Ok(diesel::update(presence::table.filter(presence::node_id.eq(node.to_string())))

@@ -695,6 +695,38 @@ on_both_backends! {
         assert_eq!(presence.heartbeat(node_a, at(210)).expect("heartbeat"), 0, "A's rows are gone");
     }
 
+    fn presence_recorded_in_one_call_enters_and_leaves_as_the_single_calls_do(db) {
+        let presence: &dyn PresenceStore = &**db;
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let cleo = add_user(db, "cleo");
+        let (general, _) = join(db, "general", &alex, 1);
+        let (random, _) = join(db, "random", &alex, 1);
+        let (node_a, node_b) = (Uuid::new_v4(), Uuid::new_v4());
+        let on_a = [(general.id, alex.id), (general.id, bob.id), (random.id, alex.id)];
+        presence.record(node_a, &on_a, &[], at(100)).expect("record");
+        presence.record(node_a, &on_a[..1], &[], at(100)).expect("entering again is idempotent");
+        presence.record(node_a, &[], &[], at(100)).expect("nothing to record");
+        assert_eq!(presence.heartbeat(node_a, at(101)).expect("heartbeat"), 3, "A's three rows, once each");
+        // B sees A's rows among the pairs it asks about, and neither its own nor stale ones.
+        presence.record(node_b, &[(general.id, cleo.id)], &[], at(100)).expect("record");
+        let asked = [(general.id, alex.id), (general.id, cleo.id), (random.id, bob.id), (random.id, alex.id)];
+        let mut seen = presence.elsewhere_among(node_b, &asked, at(90)).expect("elsewhere_among");
+        seen.sort_by_key(|(r, u)| (r.0, u.0));
+        let mut want = vec![(general.id, alex.id), (random.id, alex.id)];
+        want.sort_by_key(|(r, u)| (r.0, u.0));
+        assert_eq!(seen, want);
+        assert!(presence.elsewhere_among(node_b, &asked, at(102)).expect("later").is_empty(), "A's rows are older");
+        assert!(presence.elsewhere_among(node_b, &[], at(0)).expect("none asked").is_empty());
+        // Entered and left in the same call: entered first, so the row is gone after.
+        presence.record(node_a, &[(random.id, bob.id)], &[(general.id, alex.id), (random.id, bob.id)], at(110))
+            .expect("record");
+        assert!(!presence.elsewhere(node_b, general.id, alex.id, at(0)).expect("elsewhere"));
+        assert!(!presence.elsewhere(node_b, random.id, bob.id, at(0)).expect("elsewhere"));
+        assert!(presence.elsewhere(node_b, general.id, bob.id, at(0)).expect("elsewhere"));
+        assert_eq!(presence.heartbeat(node_a, at(111)).expect("heartbeat"), 2);
+    }
+
     fn revoke_all_of_user_revokes_every_live_session_but_the_kept_one(db) {
         let alex = add_user(db, "alex");
         let bob = add_user(db, "bob");
