@@ -488,11 +488,12 @@ mod tests {
     use crate::fanout::{FanoutArgs, fanout};
     use crate::util::Env;
 
-    #[tokio::test]
-    async fn the_load_generator_finds_every_message_of_the_floor_in_order() {
+    /// A floor on a free loopback port, and a second of W1 (20 sockets) against it, which
+    /// must lose, repeat and reorder nothing.
+    async fn w1_against_a_floor(store: Option<Store>) -> serde_json::Value {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let port = listener.local_addr().expect("its address").port();
-        tokio::spawn(serve_on(listener, None));
+        tokio::spawn(serve_on(listener, store));
         let mut env = Env::new(&format!("http://127.0.0.1:{port}"), None, None);
         env.floor = true;
         let args =
@@ -503,6 +504,12 @@ mod tests {
             (Some(0), Some(0), Some(0))
         );
         assert_eq!((out["errors"].as_u64(), out["unacked"].as_u64()), (Some(0), Some(0)));
+        out
+    }
+
+    #[tokio::test]
+    async fn the_load_generator_finds_every_message_of_the_floor_in_order() {
+        let out = w1_against_a_floor(None).await;
         assert_eq!(out["deliveries"], out["expected_deliveries"]);
         assert!(out["deliveries"].as_u64().is_some_and(|d| d >= 20 * 40), "{out}");
     }
@@ -534,19 +541,7 @@ mod tests {
         let (server, name) = fresh_database();
         let url = format!("{server}/{name}");
         let store = start_committer(&url).expect("the committer starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let port = listener.local_addr().expect("its address").port();
-        tokio::spawn(serve_on(listener, Some(store)));
-        let mut env = Env::new(&format!("http://127.0.0.1:{port}"), None, None);
-        env.floor = true;
-        let args =
-            FanoutArgs { sockets: None, users: None, rate: None, senders: 3, secs: 1.0, warmup: 0.2, pad: 8 };
-        let out = fanout(&env, "W1", &args, 20, 50.0).await.expect("a run");
-        assert_eq!(
-            (out["lost"].as_u64(), out["duplicated"].as_u64(), out["out_of_order"].as_u64()),
-            (Some(0), Some(0), Some(0))
-        );
-        assert_eq!((out["errors"].as_u64(), out["unacked"].as_u64()), (Some(0), Some(0)));
+        let out = w1_against_a_floor(Some(store)).await;
         #[derive(QueryableByName)]
         struct Stored {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
