@@ -3,7 +3,9 @@
 //! linear in the batch with one plan kept per session), one round trip however many
 //! messages and rooms the batch holds, with the arrays bound as parameters.
 //!
-//! Per message, the lone path costs six round trips and a commit, and the statements of a
+//! A batch of one message takes it too. Per message, the lone path (`append_in`, kept for
+//! SQLite and for retries after a failed batch) costs eight round trips with its BEGIN and
+//! COMMIT, and the statements of a
 //! batch written out one by one were planned anew on every call; the function keeps its
 //! plans for the session. The rules are those of the lone path (`append_in`): membership
 //! checked in the transaction, `client_msg_id` deduplicated against the table and within
