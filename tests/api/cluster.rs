@@ -484,3 +484,66 @@ async fn a_burst_of_sockets_on_one_node_is_announced_online_on_the_other_once_ea
     assert_eq!(heard, names);
     drop(sockets);
 }
+
+/// The names of the next two users announced online.
+async fn online(on: &mut WsClient) -> Vec<String> {
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let f = on.expect("presence").await;
+        if f["status"] == "online" {
+            heard.push(f["user"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    heard.sort();
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_presence_rows_were_expired_by_others_enters_them_again_and_says_so() {
+    use diesel::{Connection as _, RunQueryDsl as _};
+    let app = spawn_app(Backend::Postgres).await;
+    let a = Node::start(&app.db, NATS).await;
+    let b = Node::start(&app.db, NATS).await;
+    let cleo = app.user("cleo").await;
+    let mut on_b = connect(b.port, &chat("general", &cleo.access)).await;
+    on_b.expect("ready").await;
+    let alex = app.user("alex").await;
+    let bob = app.user("bob").await;
+    let mut sockets = Vec::new();
+    for user in [&alex, &bob] {
+        let mut s = connect(a.port, &chat("general", &user.access)).await;
+        s.expect("ready").await;
+        sockets.push(s);
+    }
+    assert_eq!(online(&mut on_b).await, ["alex", "bob"]);
+    // What another node does to rows it finds stale: A's rows are gone, its sockets are not.
+    let mut conn = diesel::PgConnection::establish(&app.db.url()).expect("the test database");
+    let removed =
+        diesel::sql_query(format!("DELETE FROM presence WHERE user_id IN ('{}', '{}')", alex.id, bob.id))
+            .execute(&mut conn)
+            .expect("delete");
+    assert_eq!(removed, 2);
+    // Two heartbeats (5 s apart) short of rows: A enters both again, with one commit, and
+    // announces them.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let mut again: Vec<String> = Vec::new();
+    while again.len() < 2 {
+        assert!(Instant::now() < deadline, "A never entered its rows again (heard {again:?})");
+        for f in on_b.quiet(500).await {
+            if f["type"] == "presence" && f["status"] == "online" {
+                again.push(f["user"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    again.sort();
+    assert_eq!(again, ["alex", "bob"]);
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let rows: Count =
+        diesel::sql_query("SELECT count(*) AS n FROM presence").get_result(&mut conn).expect("count");
+    assert_eq!(rows.n, 3, "alex and bob on A, cleo on B");
+    drop(sockets);
+}

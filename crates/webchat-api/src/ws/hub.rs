@@ -502,11 +502,12 @@ impl Hub {
             .iter()
             .filter_map(|(u, conns)| Some((*u, conns.values().next()?.username.clone())))
             .collect();
+        // One commit for all of them, as for any burst of presence changes.
+        if let Err(e) = cluster.store.record(cluster.node, local, &[], now) {
+            tracing::warn!(error = %e, rows = local.len(), "cannot record presence");
+            return;
+        }
         for (room, user) in local {
-            if let Err(e) = cluster.store.enter(cluster.node, *room, *user, now) {
-                tracing::warn!(error = %e, "cannot record presence");
-                continue;
-            }
             if let (Some(room_name), Some(username)) = (names.get(room), usernames.get(user)) {
                 let (room, user, room_name, username) = (*room, *user, room_name.clone(), username.clone());
                 self.bus.publish(Event::Presence { room, room_name, user, username, online: true });

@@ -13,35 +13,12 @@ use webchat_domain::ports::{PresenceStore, StoreResult};
 
 impl PresenceStore for Db {
     fn enter(&self, node: Uuid, room: RoomId, user: UserId, now: DateTime<Utc>) -> StoreResult<()> {
-        let key = (node.to_string(), room.0, user.to_string());
-        let result = self.write(|c| {
-            let refreshed = diesel::update(presence::table.find((&key.0, key.1, &key.2)))
-                .set(presence::seen_at.eq(to_millis(now)))
-                .execute(c)?;
-            if refreshed == 0 {
-                diesel::insert_into(presence::table)
-                    .values((
-                        presence::node_id.eq(&key.0),
-                        presence::room_id.eq(key.1),
-                        presence::user_id.eq(&key.2),
-                        presence::seen_at.eq(to_millis(now)),
-                    ))
-                    .execute(c)?;
-            }
-            Ok(())
-        });
-        match result {
-            // The row appeared meanwhile: entered all the same.
-            Err(StoreError::Conflict(_)) => Ok(()),
-            other => other,
-        }
+        self.record(node, &[(room, user)], &[], now)
     }
 
     fn leave(&self, node: Uuid, room: RoomId, user: UserId) -> StoreResult<()> {
-        self.write(|c| {
-            diesel::delete(presence::table.find((node.to_string(), room.0, user.to_string()))).execute(c)?;
-            Ok(())
-        })
+        // Nothing is entered, so no time is written.
+        self.record(node, &[], &[(room, user)], Utc::now())
     }
 
     fn elsewhere(&self, node: Uuid, room: RoomId, user: UserId, since: DateTime<Utc>) -> StoreResult<bool> {
@@ -68,29 +45,11 @@ impl PresenceStore for Db {
         if entered.is_empty() && left.is_empty() {
             return Ok(());
         }
-        let node = node.to_string();
-        let seen = to_millis(now);
-        // Row by row (the store speaks to both backends, and the statements are prepared
-        // once), but one commit: the commit's fsync was the cost of a burst of sockets.
-        self.write(|c| {
-            for (room, user) in entered {
-                let key = presence::table.find((&node, room.0, user.to_string()));
-                if diesel::update(key).set(presence::seen_at.eq(seen)).execute(c)? == 0 {
-                    diesel::insert_into(presence::table)
-                        .values((
-                            presence::node_id.eq(&node),
-                            presence::room_id.eq(room.0),
-                            presence::user_id.eq(user.to_string()),
-                            presence::seen_at.eq(seen),
-                        ))
-                        .execute(c)?;
-                }
-            }
-            for (room, user) in left {
-                diesel::delete(presence::table.find((&node, room.0, user.to_string()))).execute(c)?;
-            }
-            Ok(())
-        })
+        match self.record_once(node, entered, left, now) {
+            // A row appeared between our UPDATE and INSERT: the second pass updates it.
+            Err(StoreError::Conflict(_)) => self.record_once(node, entered, left, now),
+            other => other,
+        }
     }
 
     fn elsewhere_among(
@@ -190,5 +149,40 @@ impl PresenceStore for Db {
                 .load(c)
         })?;
         rows.into_iter().map(|(room, user)| Ok((RoomId(room), UserId(parse_uuid(&user)?)))).collect()
+    }
+}
+
+impl Db {
+    /// [`PresenceStore::record`] in one transaction: row by row (the store speaks to both
+    /// backends, and the statements are prepared once), but one commit, whose fsync was the
+    /// cost of a burst of sockets.
+    fn record_once(
+        &self,
+        node: Uuid,
+        entered: &[(RoomId, UserId)],
+        left: &[(RoomId, UserId)],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let node = node.to_string();
+        let seen = to_millis(now);
+        self.write(|c| {
+            for (room, user) in entered {
+                let key = presence::table.find((&node, room.0, user.to_string()));
+                if diesel::update(key).set(presence::seen_at.eq(seen)).execute(c)? == 0 {
+                    diesel::insert_into(presence::table)
+                        .values((
+                            presence::node_id.eq(&node),
+                            presence::room_id.eq(room.0),
+                            presence::user_id.eq(user.to_string()),
+                            presence::seen_at.eq(seen),
+                        ))
+                        .execute(c)?;
+                }
+            }
+            for (room, user) in left {
+                diesel::delete(presence::table.find((&node, room.0, user.to_string()))).execute(c)?;
+            }
+            Ok(())
+        })
     }
 }
