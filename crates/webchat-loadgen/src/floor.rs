@@ -143,7 +143,7 @@ struct Room {
     seq: AtomicI64,
     flush: Notify,
     /// With `--commit-to`: messages go to the committer, and are delivered when it is done.
-    store: Option<std::sync::mpsc::Sender<Pending>>,
+    store: Option<std::sync::mpsc::SyncSender<Pending>>,
 }
 
 /// A message waiting for its commit.
@@ -156,6 +156,10 @@ struct Pending {
 
 /// The most messages one commit takes (webchat's appender takes as many).
 const MAX_BATCH: usize = 256;
+
+/// Messages waiting for the committer beyond which a new one is dropped (never acked: the
+/// load generator counts it), so a stalled database cannot grow the queue without bound.
+const MAX_PENDING: usize = 65_536;
 
 /// Inserts each batch of waiting messages with one autocommitted statement, then hands the
 /// batch back for delivery. Their `seq`s are given here, in arrival order, and again in the
@@ -195,9 +199,7 @@ fn committer(
 
 /// Connects to `url`, makes the table and starts the committer; its batches come back on
 /// the returned receiver.
-fn start_committer(
-    url: &str,
-) -> Result<(std::sync::mpsc::Sender<Pending>, tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>), String> {
+fn start_committer(url: &str) -> Result<Store, String> {
     use diesel::{Connection as _, RunQueryDsl as _};
     let mut conn = diesel::PgConnection::establish(url).map_err(|e| format!("{url}: {e}"))?;
     diesel::sql_query(
@@ -217,7 +219,7 @@ fn start_committer(
         .get_result::<Top>(&mut conn)
         .map_err(|e| format!("floor_messages: {e}"))?
         .top;
-    let (to_store, from) = std::sync::mpsc::channel();
+    let (to_store, from) = std::sync::mpsc::sync_channel(MAX_PENDING);
     let (done, committed) = tokio::sync::mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("floor-commit".into())
@@ -248,7 +250,8 @@ pub async fn serve(args: &FloorArgs) -> Result<(), String> {
     Ok(())
 }
 
-type Store = (std::sync::mpsc::Sender<Pending>, tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>);
+/// The way to the committer, and the batches it has committed.
+type Store = (std::sync::mpsc::SyncSender<Pending>, tokio::sync::mpsc::UnboundedReceiver<Vec<Pending>>);
 
 async fn serve_on(listener: TcpListener, store: Option<Store>) {
     let (to_store, committed) = store.map_or((None, None), |(tx, rx)| (Some(tx), Some(rx)));
@@ -377,8 +380,9 @@ fn publish(room: &Room, from: &Arc<Conn>, payload: &[u8]) {
     match &room.store {
         Some(store) => {
             let pending = Pending { from: from.clone(), content: content.to_owned(), cmid: cmid.to_owned() };
-            // The committer only stops with the process.
-            let _ = store.send(pending);
+            // Full: dropped, never acked (see MAX_PENDING). The runtime's thread must not
+            // block here. The committer only stops with the process.
+            let _ = store.try_send(pending);
         }
         None => deliver(room, from, content, cmid),
     }
