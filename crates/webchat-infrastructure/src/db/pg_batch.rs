@@ -5,9 +5,8 @@
 //!
 //! A batch of one message takes it too. Per message, the lone path (`append_in`, kept for
 //! SQLite and for retries after a failed batch) costs eight round trips with its BEGIN and
-//! COMMIT, and the statements of a
-//! batch written out one by one were planned anew on every call; the function keeps its
-//! plans for the session. The rules are those of the lone path (`append_in`): membership
+//! COMMIT, and the statements of a batch written out one by one were planned anew on every
+//! call; the function keeps its plans for the session. The rules are those of the lone path (`append_in`): membership
 //! checked in the transaction, `client_msg_id` deduplicated against the table and within
 //! the batch, each room's seqs taken from `rooms.last_seq` under its row lock in batch
 //! (arrival) order, and the sender's read marker moved to its newest message.
