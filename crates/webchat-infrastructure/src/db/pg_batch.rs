@@ -13,8 +13,10 @@
 
 use super::users::parse_uuid;
 use super::{TxError, from_millis, to_millis};
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Nullable, SmallInt, Text};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Nullable, SmallInt, Text, Untyped};
 use webchat_domain::StoreError;
 use webchat_domain::model::{
     Appended, ClientMsgId, Message, MessageContent, MessageId, NewMessage, RoomId, RoomName, Seq, UserId,
@@ -47,6 +49,46 @@ struct Outcome {
     client_msg_id: Option<String>,
 }
 
+/// The call of `webchat_append_batch` as a statement diesel prepares once per connection
+/// and keeps in its statement cache: its text never changes, so it has a static query id.
+/// (`diesel::sql_query` marks itself unsafe to cache, so each call was parsed anew, a
+/// round of parse, bind and describe in the server for every batch.)
+struct AppendBatch<'a> {
+    rooms: &'a [i64],
+    senders: &'a [String],
+    contents: &'a [&'a str],
+    created: &'a [i64],
+    keys: &'a [Option<&'a str>],
+}
+
+impl QueryId for AppendBatch<'_> {
+    type QueryId = AppendBatch<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for AppendBatch<'_> {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for AppendBatch<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT * FROM webchat_append_batch(");
+        out.push_bind_param::<Array<BigInt>, _>(self.rooms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.senders)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(self.contents)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(self.created)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(self.keys)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<PgConnection> for AppendBatch<'_> {}
+
 fn internal(what: String) -> TxError {
     TxError::Store(StoreError::Internal(what))
 }
@@ -74,13 +116,9 @@ pub(super) fn append(c: &mut PgConnection, batch: &[NewMessage]) -> Result<Vec<A
     let created: Vec<i64> = batch.iter().map(|m| to_millis(m.created_at)).collect();
     let keys: Vec<Option<&str>> =
         batch.iter().map(|m| m.client_msg_id.as_ref().map(ClientMsgId::as_str)).collect();
-    let rows: Vec<Outcome> = diesel::sql_query("SELECT * FROM webchat_append_batch($1, $2, $3, $4, $5)")
-        .bind::<Array<BigInt>, _>(&rooms)
-        .bind::<Array<Text>, _>(&senders)
-        .bind::<Array<Text>, _>(&contents)
-        .bind::<Array<BigInt>, _>(&created)
-        .bind::<Array<Nullable<Text>>, _>(&keys)
-        .load(c)?;
+    let call =
+        AppendBatch { rooms: &rooms, senders: &senders, contents: &contents, created: &created, keys: &keys };
+    let rows: Vec<Outcome> = call.load(c)?;
     if rows.len() != batch.len() {
         return Err(internal(format!(
             "webchat_append_batch answered {} of {} messages",
