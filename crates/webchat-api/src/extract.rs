@@ -11,7 +11,9 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use webchat_domain::DomainError;
-use webchat_domain::model::{AuthContext, ClientMsgId, InvalidValue, Message, MessageContent, RoomId};
+use webchat_domain::model::{
+    AuthContext, ClientMsgId, InvalidValue, Message, MessageContent, RoomId, RoomListQuery, RoomView,
+};
 use webchat_domain::services::RoomService;
 
 /// Posts a message through the store's group commit and awaits the outcome without holding
@@ -32,6 +34,27 @@ pub async fn post_and_wait(
         let _ = tx.send(outcome);
     });
     rx.await.unwrap_or_else(|_| Err(DomainError::Internal("the append was dropped".into())))
+}
+
+/// Lists rooms without holding a thread while the store reads: an in-process store answers
+/// on this worker (like [`read`]), a networked one on its reader thread, which answers the
+/// listings queued meanwhile in one round trip (see `RoomRepository::list_then`).
+/// # Errors
+/// The use case's error, or `Internal` when the listing panicked or was dropped.
+pub async fn listing(
+    rooms: &RoomService,
+    viewer: AuthContext,
+    query: RoomListQuery,
+) -> Result<Vec<RoomView>, ApiError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // An in-process store runs the listing here: a panic must not take down the worker.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rooms.list_then(viewer, query, move |views| {
+            let _ = tx.send(views);
+        });
+    }))
+    .map_err(|_| ApiError::Internal("a listing of rooms panicked".into()))?;
+    rx.await.map_err(|_| ApiError::Internal("the listing was dropped".into()))?.map_err(ApiError::from)
 }
 
 /// Runs blocking work (diesel, bcrypt) off the async workers.

@@ -88,6 +88,18 @@ pub trait RoomRepository: Send + Sync {
     /// rooms `viewer` has joined. A listing is a page, so stores answer it with as few
     /// round trips as they can.
     fn list(&self, viewer: UserId, query: &RoomListQuery) -> StoreResult<Vec<ListedRoom>>;
+    /// [`list`](Self::list) without holding the caller's thread for a round trip: `done`
+    /// runs with the same answer, on the caller's thread where the store is in-process (the
+    /// default: it calls `list`), or on a reader thread of the store's, which may answer the
+    /// listings queued together in one round trip. Before `done` runs, the store has read
+    /// the last `query.messages` messages of every listed room, so that
+    /// [`MessageRepository::latest`] for them right after answers from memory where the
+    /// store keeps one. `done` may read the store but should not wait on anything else.
+    /// # Errors
+    /// Those of `list`, handed to `done`.
+    fn list_then(&self, viewer: UserId, query: RoomListQuery, done: ListDone) {
+        done(self.list(viewer, &query));
+    }
     /// A page of the rooms `user` has joined, most recently active first, without members.
     fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>>;
     /// The members of each room, as `(room, user, username)`, ordered by join time.
@@ -97,6 +109,9 @@ pub trait RoomRepository: Send + Sync {
     /// Moves `user`'s read marker forward to `seq` (never back); `false` when not a member.
     fn mark_read(&self, room: RoomId, user: UserId, seq: Seq) -> StoreResult<bool>;
 }
+
+/// Receives the answer of [`RoomRepository::list_then`].
+pub type ListDone = Box<dyn FnOnce(StoreResult<Vec<ListedRoom>>) + Send>;
 
 /// Receives the outcome of [`MessageRepository::append_then`].
 pub type AppendDone = Box<dyn FnOnce(StoreResult<Appended>) + Send>;

@@ -49,6 +49,26 @@ impl RoomService {
         self.views(rooms, query.messages)
     }
 
+    /// [`Self::list`] without holding the caller's thread while the store reads (see
+    /// [`RoomRepository::list_then`]): `done` gets the same answer, on the caller's thread
+    /// or on one of the store's.
+    pub fn list_then(
+        &self,
+        viewer: AuthContext,
+        query: RoomListQuery,
+        done: impl FnOnce(DomainResult<Vec<RoomView>>) + Send + 'static,
+    ) {
+        let views = self.view_builder();
+        let per_room = query.messages;
+        self.rooms.list_then(
+            viewer.user_id,
+            query,
+            Box::new(move |listed| {
+                done(listed.map_err(DomainError::from).and_then(|rooms| views.build(rooms, per_room)))
+            }),
+        );
+    }
+
     /// Joins the room, creating it first if no room has this name. Idempotent.
     /// # Errors
     /// Store failures.
@@ -257,8 +277,24 @@ impl RoomService {
             .ok_or_else(|| DomainError::Internal("room view lost".into()))
     }
 
-    /// Builds the views of many rooms with a fixed number of queries, whatever their count.
     fn views(&self, rooms: Vec<ListedRoom>, per_room: u32) -> DomainResult<Vec<RoomView>> {
+        self.view_builder().build(rooms, per_room)
+    }
+
+    fn view_builder(&self) -> Views {
+        Views { messages: Arc::clone(&self.messages), presence: Arc::clone(&self.presence) }
+    }
+}
+
+/// What turns listed rooms into views: who is online, and each room's last messages.
+struct Views {
+    messages: Arc<dyn MessageRepository>,
+    presence: Arc<dyn PresenceReader>,
+}
+
+impl Views {
+    /// Builds the views of many rooms with a fixed number of queries, whatever their count.
+    fn build(&self, rooms: Vec<ListedRoom>, per_room: u32) -> DomainResult<Vec<RoomView>> {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }

@@ -264,6 +264,71 @@ fn list_with(rooms: Vec<Room>, query: &RoomListQuery, marker: i64, m: &mut Mocks
 }
 
 #[test]
+fn list_then_hands_done_the_views_once_the_store_answers() {
+    let general = general();
+    let mut m = Mocks::new();
+    let listed = vec![listed(&general, &[(ALICE, "alice"), (BOB, "bob")], Some(3))];
+    // The store answers later, from a thread of its own.
+    let held: Arc<Mutex<Option<crate::ports::ListDone>>> = Arc::default();
+    let holder = Arc::clone(&held);
+    m.rooms
+        .expect_list_then()
+        .withf(|viewer, query, _| *viewer == ALICE && *query == list_query(1))
+        .times(1)
+        .returning(move |_, _, done| {
+            *holder.lock().expect("the holder") = Some(done);
+        });
+    m.rooms.expect_list().never();
+    let g5 = message(&general, 5, ALICE, "alice");
+    let latest = vec![(GENERAL, LatestMessages::from(vec![g5.clone()]))];
+    m.messages
+        .expect_latest()
+        .withf(|rooms, per_room| rooms == [(GENERAL, Seq(5))] && *per_room == 1)
+        .times(1)
+        .returning(move |_, _| Ok(latest.clone()));
+    m.presence.expect_active_users().times(1).return_const(vec![(GENERAL, BOB)]);
+    let answer: Arc<Mutex<Option<DomainResult<Vec<RoomView>>>>> = Arc::default();
+    let into = Arc::clone(&answer);
+
+    m.service().list_then(ctx(ALICE), list_query(1), move |views| {
+        *into.lock().expect("the answer") = Some(views);
+    });
+    assert!(answer.lock().expect("the answer").is_none(), "no answer before the store's");
+    let done = held.lock().expect("the holder").take().expect("list_then was asked");
+    done(Ok(listed));
+
+    assert_eq!(
+        answer.lock().expect("the answer").take(),
+        Some(Ok(vec![RoomView {
+            room: general,
+            participants: vec![username("alice"), username("bob")],
+            active_participants: vec![username("bob")],
+            unread: 2,
+            joined: true,
+            messages: vec![g5].into(),
+        }]))
+    );
+}
+
+#[test]
+fn list_then_hands_done_the_stores_failure() {
+    let mut m = Mocks::new();
+    m.rooms
+        .expect_list_then()
+        .times(1)
+        .returning(|_, _, done| done(Err(StoreError::Unavailable("down".into()))));
+    m.messages.expect_latest().never();
+    let answer: Arc<Mutex<Option<DomainResult<Vec<RoomView>>>>> = Arc::default();
+    let into = Arc::clone(&answer);
+
+    m.service().list_then(ctx(ALICE), list_query(50), move |views| {
+        *into.lock().expect("the answer") = Some(views);
+    });
+
+    assert_eq!(answer.lock().expect("the answer").take(), Some(Err(DomainError::Unavailable)));
+}
+
+#[test]
 fn list_reads_no_messages_when_none_are_asked_for() {
     let mut m = Mocks::new();
     list_with(vec![general()], &list_query(0), 5, &mut m);

@@ -200,6 +200,17 @@ impl MessageRepository for Db {
     }
 
     fn latest(&self, wanted: &[(RoomId, Seq)], per_room: u32) -> StoreResult<Vec<(RoomId, LatestMessages)>> {
+        self.core.latest(wanted, per_room)
+    }
+}
+
+impl super::Core {
+    /// [`MessageRepository::latest`], from [`super::recent`] where it can.
+    pub(super) fn latest(
+        &self,
+        wanted: &[(RoomId, Seq)],
+        per_room: u32,
+    ) -> StoreResult<Vec<(RoomId, LatestMessages)>> {
         if wanted.is_empty() || per_room == 0 {
             return Ok(Vec::new());
         }

@@ -10,6 +10,7 @@ mod in_ids;
 mod members;
 mod messages;
 mod pg_batch;
+mod pg_list;
 mod presence;
 mod recent;
 mod rooms;
@@ -28,7 +29,7 @@ use group_commit::GroupCommit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use webchat_domain::model::{Appended, NewMessage, RoomId};
+use webchat_domain::model::{Appended, ListedRoom, NewMessage, RoomId, RoomListQuery, UserId};
 use webchat_domain::ports::StoreResult;
 use webchat_domain::{StoreError, UniqueField};
 
@@ -36,6 +37,8 @@ use webchat_domain::{StoreError, UniqueField};
 const PG_APPEND_LANES: usize = 4;
 /// The most messages one commit takes.
 const MAX_APPEND_BATCH: usize = 256;
+/// Room listings answered in one round trip at most (each lists at most 200 rooms).
+const MAX_LIST_BATCH: usize = 64;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
@@ -187,31 +190,42 @@ pub struct PoolStats {
     pub waiting: usize,
 }
 
+/// The queue of room listings to the reader thread: each a viewer and its query.
+type ListLane = GroupCommit<(UserId, RoomListQuery), StoreResult<Vec<ListedRoom>>>;
+
 /// The store. Implements every repository port of the domain.
 pub struct Db {
     core: Arc<Core>,
     /// Appends committed together by the appender threads (see [`group_commit`]); a room
     /// always goes to the same lane, so its outcomes leave in `seq` order.
     lanes: Vec<Arc<GroupCommit<NewMessage, StoreResult<Appended>>>>,
-    /// The last messages of rooms listed moments ago (see [`recent`]).
-    recent: recent::RecentMessages,
-    /// Rooms' member lists, each filed under its `members_rev` (see [`members`]).
-    members: members::RoomMembers,
+    /// On PostgreSQL, room listings answered together by the reader thread (see
+    /// [`pg_list`]); SQLite answers each on the caller's thread.
+    list_lane: Option<Arc<ListLane>>,
 }
 
-/// The pool and the SQLite write lock: what both callers and the appender thread use.
+/// The pool, the SQLite write lock and the memories of the store: what callers, the
+/// appender threads and the reader thread share.
 struct Core {
     pool: r2d2::Pool<Manager>,
     /// Callers waiting for a pooled connection now (r2d2 does not count them).
     waiting: AtomicUsize,
     /// `Some` on SQLite: serializes writers (see the module docs).
     write_lock: Option<Mutex<()>>,
+    /// The last messages of rooms listed moments ago (see [`recent`]).
+    recent: recent::RecentMessages,
+    /// Rooms' member lists, each filed under its `members_rev` (see [`members`]).
+    members: members::RoomMembers,
 }
 
 impl Drop for Db {
     fn drop(&mut self) {
-        // The appenders commit what is queued, then end and release the pool.
+        // The appenders commit what is queued, then end and release the pool; the reader
+        // answers what is queued.
         for lane in &self.lanes {
+            lane.close();
+        }
+        if let Some(lane) = &self.list_lane {
             lane.close();
         }
     }
@@ -249,8 +263,13 @@ impl Db {
             .connection_timeout(options.connect_timeout)
             .build(Manager { target: target.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        let core =
-            Arc::new(Core { pool, waiting: AtomicUsize::new(0), write_lock: sqlite.then(|| Mutex::new(())) });
+        let core = Arc::new(Core {
+            pool,
+            waiting: AtomicUsize::new(0),
+            write_lock: sqlite.then(|| Mutex::new(())),
+            recent: recent::RecentMessages::default(),
+            members: members::RoomMembers::default(),
+        });
         // SQLite has one writer at a time: a second lane would only wait for the lock. On
         // PostgreSQL, lanes of different rooms commit side by side, each batch a few round
         // trips that the others overlap.
@@ -267,12 +286,23 @@ impl Db {
             .map_err(|e| DbError::Connect(format!("cannot start an appender thread: {e}")))?;
             lanes.push(lane);
         }
-        Ok(Self {
-            core,
-            lanes,
-            recent: recent::RecentMessages::default(),
-            members: members::RoomMembers::default(),
-        })
+        // A listing of rooms on PostgreSQL is one round trip that a pooled thread would sleep
+        // through; the reader thread answers every listing queued meanwhile in one.
+        let list_lane = if sqlite {
+            None
+        } else {
+            let store = Arc::clone(&core);
+            Some(
+                GroupCommit::start(
+                    "webchat-list",
+                    MAX_LIST_BATCH,
+                    move |batch: Vec<(UserId, RoomListQuery)>| store.list_batch(&batch),
+                    || Err(StoreError::Internal("the batch of this listing panicked".into())),
+                )
+                .map_err(|e| DbError::Connect(format!("cannot start the reader thread: {e}")))?,
+            )
+        };
+        Ok(Self { core, lanes, list_lane })
     }
 
     fn migrate(target: &DatabaseTarget) -> Result<(), DbError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use webchat_domain::model::{
     ListedRoom, Members, Page, Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username,
 };
-use webchat_domain::ports::{RoomRepository, StoreResult};
+use webchat_domain::ports::{ListDone, RoomRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
 
 #[derive(Queryable, Selectable)]
@@ -60,10 +60,10 @@ fn limits(page: Page) -> (i64, i64) {
     (i64::from(page.limit), i64::try_from(page.offset).unwrap_or(i64::MAX))
 }
 
-impl Db {
+impl super::Core {
     /// The member list of each `(room, members_rev)`: from memory where this node holds the
     /// list of that rev, in one query for all the others.
-    fn member_lists(&self, revs: Vec<(i64, i64)>) -> StoreResult<HashMap<i64, Members>> {
+    pub(super) fn member_lists(&self, revs: Vec<(i64, i64)>) -> StoreResult<HashMap<i64, Members>> {
         let mut known: HashMap<i64, Members> = HashMap::with_capacity(revs.len());
         let mut missing: Vec<(i64, i64)> = Vec::new();
         for (room, rev) in revs {
@@ -103,7 +103,9 @@ impl Db {
         }
         Ok(known)
     }
+}
 
+impl Db {
     fn try_join_or_create(
         &self,
         name: &RoomName,
@@ -211,7 +213,8 @@ impl RoomRepository for Db {
                 .offset(offset);
             if query.joined { page.filter(memberships::room_id.is_not_null()).load(c) } else { page.load(c) }
         })?;
-        let mut lists = self.member_lists(rows.iter().map(|(room, rev, _)| (room.id, *rev)).collect())?;
+        let mut lists =
+            self.core.member_lists(rows.iter().map(|(room, rev, _)| (room.id, *rev)).collect())?;
         Ok(rows
             .into_iter()
             .map(|(room, _, marker)| ListedRoom {
@@ -220,6 +223,15 @@ impl RoomRepository for Db {
                 room: Room::from(room),
             })
             .collect())
+    }
+
+    fn list_then(&self, viewer: UserId, query: RoomListQuery, done: ListDone) {
+        match &self.list_lane {
+            Some(lane) => lane.submit((viewer, query), done, || {
+                Err(StoreError::Unavailable("the store is shutting down".into()))
+            }),
+            None => done(self.list(viewer, &query)),
+        }
     }
 
     fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>> {
@@ -242,7 +254,7 @@ impl RoomRepository for Db {
         let revs: Vec<(i64, i64)> = self.read(|c| {
             rooms::table.filter(in_ids(rooms::id, &ids)).select((rooms::id, rooms::members_rev)).load(c)
         })?;
-        let mut known = self.member_lists(revs)?;
+        let mut known = self.core.member_lists(revs)?;
         // In the order asked, each room once.
         Ok(rooms
             .iter()

@@ -280,12 +280,27 @@ fn list_users(db: &TestDb, search: Option<&str>, limit: u32, offset: u64) -> Vec
         .expect("list users")
 }
 
-/// A page of the listing as `viewer` sees it (`None`: someone with no account).
+/// `list_then`'s answer, awaited (on PostgreSQL it comes from the reader thread).
+fn list_then_and_wait(db: &TestDb, viewer: UserId, query: RoomListQuery) -> StoreResult<Vec<ListedRoom>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    db.rooms().list_then(
+        viewer,
+        query,
+        Box::new(move |answer| {
+            let _ = tx.send(answer);
+        }),
+    );
+    rx.recv_timeout(Duration::from_secs(30)).expect("list_then answers")
+}
+
+/// A page of the listing as `viewer` sees it (`None`: someone with no account), asked both
+/// ways (`list` and `list_then`), which must agree.
 fn listing(db: &TestDb, viewer: Option<&User>, joined: bool, limit: u32, offset: u64) -> Vec<ListedRoom> {
     let viewer = viewer.map_or_else(|| UserId(Uuid::new_v4()), |u| u.id);
-    db.rooms()
-        .list(viewer, &RoomListQuery { joined, page: page(limit, offset), messages: 0 })
-        .expect("list rooms")
+    let query = RoomListQuery { joined, page: page(limit, offset), messages: 0 };
+    let listed = db.rooms().list(viewer, &query).expect("list rooms");
+    assert_eq!(list_then_and_wait(db, viewer, query).expect("list_then rooms"), listed);
+    listed
 }
 
 /// The rooms `joined_by` has joined (both ways of asking must agree), or every room.
@@ -899,6 +914,57 @@ on_both_backends! {
         assert_eq!(seen(&alex, true), [("one".to_owned(), strings(&["alex", "bob"]), Some(Seq(0)))]);
         let second: Vec<RoomId> = listing(db, Some(&bob), true, 1, 1).iter().map(|l| l.room.id).collect();
         assert_eq!(second, [one.id], "the joined filter comes before the page");
+    }
+
+    fn listings_asked_together_each_get_their_own_page(db) {
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let (aaa, _) = join(db, "aaa", &alex, 1);
+        join(db, "bbb", &bob, 2);
+        join(db, "ccc", &alex, 3);
+        join(db, "ccc", &bob, 4);
+        for i in 0..4 {
+            send(db, &aaa, &alex, "hello", 10 + i);
+        }
+        let stranger = UserId(Uuid::new_v4());
+        let asks: Vec<(UserId, bool, u32, u64)> = (0..40)
+            .map(|i| {
+                let viewer = [alex.id, bob.id, stranger][i % 3];
+                (viewer, i % 2 == 0, u32::try_from(1 + i % 4).expect("small"), u64::try_from(i % 3).expect("small"))
+            })
+            .collect();
+        // All queued before the first is answered: on PostgreSQL the reader thread takes
+        // them in a few batches.
+        let (tx, rx) = std::sync::mpsc::channel();
+        for (i, &(viewer, joined, limit, offset)) in asks.iter().enumerate() {
+            let tx = tx.clone();
+            let query = RoomListQuery { joined, page: page(limit, offset), messages: 3 };
+            db.rooms().list_then(
+                viewer,
+                query,
+                Box::new(move |answer| {
+                    let _ = tx.send((i, answer));
+                }),
+            );
+        }
+        drop(tx);
+        let mut answers: Vec<(usize, StoreResult<Vec<ListedRoom>>)> = rx.iter().collect();
+        assert_eq!(answers.len(), asks.len(), "one answer per listing");
+        answers.sort_unstable_by_key(|(i, _)| *i);
+        for (i, answer) in answers {
+            let (viewer, joined, limit, offset) = asks[i];
+            let query = RoomListQuery { joined, page: page(limit, offset), messages: 3 };
+            assert_eq!(answer.expect("listed"), db.rooms().list(viewer, &query).expect("list"), "listing {i}");
+        }
+        // On PostgreSQL the last messages of the listed rooms were read along with the
+        // listings, so the views built next find them in memory.
+        if !db.core.is_sqlite() {
+            let kept = db.core.recent.get(aaa.id, Seq(4), 3, std::time::Instant::now());
+            assert_eq!(kept.map(|m| m.len()), Some(3), "the reader thread kept aaa's last 3 messages");
+        }
+        let latest = db.messages().latest(&[(aaa.id, Seq(4))], 3).expect("latest");
+        let seqs: Vec<Seq> = latest[0].1.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [Seq(2), Seq(3), Seq(4)]);
     }
 
     fn members_lists_each_rooms_members_in_join_order(db) {

@@ -140,7 +140,7 @@ impl UserRepository for Db {
         })?;
         if patch.username.is_some() {
             // Remembered messages carry the old name.
-            self.recent.clear();
+            self.core.recent.clear();
         }
         row.map(UserRow::into_user).transpose()
     }
@@ -178,7 +178,7 @@ impl UserRepository for Db {
             Ok(Some(live))
         })?;
         // Remembered messages still name the deleted sender.
-        self.recent.clear();
+        self.core.recent.clear();
         ended.map(|ids| ids.iter().map(|s| parse_uuid(s).map(SessionId)).collect()).transpose()
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::dto::{RoomDto, json_ok, room_json_size};
 use crate::error::ApiError;
-use crate::extract::{Authenticated, QueryParams, read};
+use crate::extract::{Authenticated, QueryParams, listing};
 use crate::state::AppState;
 use actix_web::{HttpResponse, web};
 use webchat_domain::model::{Page, RoomListQuery};
@@ -34,8 +34,7 @@ pub async fn list(
     let page = Page::new(u32::try_from(limit).unwrap_or(100), u64::try_from(offset).unwrap_or(0))
         .map_err(|e| ApiError::field("limit", e.0))?;
     let query = RoomListQuery { joined, page, messages: u32::try_from(messages).unwrap_or(50) };
-    let rooms = state.rooms.clone();
-    let views = read(&state, move || rooms.list(ctx, &query)).await?;
+    let views = listing(&state.rooms, ctx, query).await?;
     let size = views.iter().map(room_json_size).sum::<usize>() + 2;
     json_ok(&views.iter().map(RoomDto::from).collect::<Vec<_>>(), size)
 }
