@@ -256,17 +256,18 @@ workloads() {
   run "$b" "$url" 4 w4 --rooms 500 --secs 8 --rate 10500
   run "$b" "$url" 4 w4 --rooms 500 --secs 4 --rate 0
   run "$b" "$url" 4 w5 --sockets 10000 --procs 2
+  # W7's baseline right before it, no server running: measured once at the start of the
+  # run, minutes away, the guest's drift alone (10 % within one run here) moved the ratio.
+  if wanted w7; then
+    echo "== bcrypt alone, cost 12, core 0 (W7's baseline)"
+    bcrypt_baseline 8
+  fi
   run "$b" "$url" 12 w7 --secs 8 ${bcrypt_rate:+--bcrypt-baseline "$bcrypt_rate"}
   # A short W8 (about 40 s) for its integrity and error checks; the 5-minute soak whose RSS
   # growth has a target is `make soak`.
   if [ "$b" = sqlite ]; then run "$b" "$url" 4 w8 --secs 25 --warmup 10; fi
   if [ "$b" = postgres ]; then run_w9 "$url" --rate "$w9_rate" --secs 6 --warmup 2 --drain-secs 10; fi
 }
-
-if [ "$mode" = full ] && wanted w7; then
-  echo "== bcrypt alone, cost 12, core 0"
-  bcrypt_baseline 8
-fi
 
 # run_floor BACKEND WORKLOAD ARGS...: a fresh floor-server on core 0, one workload against it.
 # BACKEND "floor" is the bare fan-out; "floor+pg" commits each message to PostgreSQL
