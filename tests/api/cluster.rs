@@ -427,6 +427,22 @@ async fn presence_is_the_same_on_every_node_and_a_killed_nodes_users_go_offline_
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(active(b.port).await, ["alex", "bob"]);
+    // The listing of rooms on A says the same.
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/api/rooms/", a.port))
+        .bearer_auth(&alex.access)
+        .send()
+        .await
+        .expect("rooms")
+        .json()
+        .await
+        .expect("json");
+    let general =
+        listed.as_array().expect("array").iter().find(|r| r["name"] == "general").expect("general listed");
+    let mut listed_active: Vec<&str> =
+        general["active_participants"].as_array().expect("array").iter().filter_map(|v| v.as_str()).collect();
+    listed_active.sort_unstable();
+    assert_eq!(listed_active, ["alex", "bob"]);
     // Alex on A hears that bob, on B, came online.
     let f = on_a.expect("presence").await;
     assert_eq!((f["user"].as_str(), f["status"].as_str()), (Some("bob"), Some("online")));

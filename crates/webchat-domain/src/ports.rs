@@ -7,9 +7,9 @@
 
 use crate::StoreError;
 use crate::model::{
-    Appended, Claims, Event, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, NewMessage, NewUser,
-    Page, PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User, UserId,
-    UserListQuery, UserPatch, Username,
+    Appended, Claims, Event, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, Listing, NewMessage,
+    NewUser, Page, PasswordHash, Room, RoomId, RoomListQuery, RoomName, Seq, Session, SessionId, User,
+    UserId, UserListQuery, UserPatch, Username,
 };
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -89,16 +89,16 @@ pub trait RoomRepository: Send + Sync {
     /// round trips as they can.
     fn list(&self, viewer: UserId, query: &RoomListQuery) -> StoreResult<Vec<ListedRoom>>;
     /// [`list`](Self::list) without holding the caller's thread for a round trip: `done`
-    /// runs with the same answer, on the caller's thread where the store is in-process (the
+    /// runs with the same page, on the caller's thread where the store is in-process (the
     /// default: it calls `list`), or on a reader thread of the store's, which may answer the
-    /// listings queued together in one round trip. Before `done` runs, the store has read
-    /// the last `query.messages` messages of every listed room, so that
-    /// [`MessageRepository::latest`] for them right after answers from memory where the
-    /// store keeps one. `done` may read the store but should not wait on anything else.
+    /// listings queued together in one round trip. A store may read the last
+    /// `query.messages` messages of the listed rooms along with the page
+    /// ([`Listing::latest`]). `done` runs on the store's thread, one listing after another:
+    /// it should not wait on anything.
     /// # Errors
     /// Those of `list`, handed to `done`.
     fn list_then(&self, viewer: UserId, query: RoomListQuery, done: ListDone) {
-        done(self.list(viewer, &query));
+        done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None }));
     }
     /// A page of the rooms `user` has joined, most recently active first, without members.
     fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>>;
@@ -111,7 +111,7 @@ pub trait RoomRepository: Send + Sync {
 }
 
 /// Receives the answer of [`RoomRepository::list_then`].
-pub type ListDone = Box<dyn FnOnce(StoreResult<Vec<ListedRoom>>) + Send>;
+pub type ListDone = Box<dyn FnOnce(StoreResult<Listing>) + Send>;
 
 /// Receives the outcome of [`MessageRepository::append_then`].
 pub type AppendDone = Box<dyn FnOnce(StoreResult<Appended>) + Send>;

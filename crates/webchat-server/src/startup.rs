@@ -202,6 +202,7 @@ impl Application {
             hub: hub.clone(),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate).map(Arc::new),
             inline_reads: config.database_url.is_sqlite(),
+            batched_listings: !clustered,
         };
         webchat_api::metrics::install();
         let cors_origins = config.cors_origins.clone();

@@ -14,7 +14,7 @@ pub use message::{
     Appended, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, Message, MessageContent, NewMessage,
     Seq,
 };
-pub use room::{ListedRoom, Members, Room, RoomListQuery, RoomName, RoomView};
+pub use room::{ListedRoom, Listing, Members, Room, RoomListQuery, RoomName, RoomView};
 pub use session::{AuthContext, Claims, Session, TokenKind, TokenPair};
 pub use user::{Email, NewUser, Password, PasswordHash, User, UserListQuery, UserPatch, Username};
 

@@ -84,6 +84,16 @@ pub struct ListedRoom {
     pub read_marker: Option<Seq>,
 }
 
+/// A store's answer to [`RoomRepository::list_then`](crate::ports::RoomRepository::list_then):
+/// the page, and the last messages of its rooms when the store read them along with it
+/// (`None`: the use case asks [`MessageRepository::latest`](crate::ports::MessageRepository::latest)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub rooms: Vec<ListedRoom>,
+    /// Each listed room that has messages, with its last `RoomListQuery::messages` of them.
+    pub latest: Option<Vec<(RoomId, LatestMessages)>>,
+}
+
 /// `GET /api/rooms/`, as one viewer asks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomListQuery {

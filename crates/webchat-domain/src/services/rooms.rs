@@ -64,7 +64,11 @@ impl RoomService {
             viewer.user_id,
             query,
             Box::new(move |listed| {
-                done(listed.map_err(DomainError::from).and_then(|rooms| views.build(rooms, per_room)))
+                done(
+                    listed
+                        .map_err(DomainError::from)
+                        .and_then(|listing| views.build_with(listing.rooms, listing.latest, per_room)),
+                )
             }),
         );
     }
@@ -295,6 +299,16 @@ struct Views {
 impl Views {
     /// Builds the views of many rooms with a fixed number of queries, whatever their count.
     fn build(&self, rooms: Vec<ListedRoom>, per_room: u32) -> DomainResult<Vec<RoomView>> {
+        self.build_with(rooms, None, per_room)
+    }
+
+    /// [`Self::build`] with the rooms' last messages where the store read them already.
+    fn build_with(
+        &self,
+        rooms: Vec<ListedRoom>,
+        known_latest: Option<Vec<(RoomId, LatestMessages)>>,
+        per_room: u32,
+    ) -> DomainResult<Vec<RoomView>> {
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
@@ -305,13 +319,17 @@ impl Views {
         }
         let mut latest: HashMap<RoomId, LatestMessages> = HashMap::new();
         if per_room > 0 {
-            let wanted: Vec<(RoomId, Seq)> = rooms
-                .iter()
-                .filter(|r| r.room.last_seq > Seq::ZERO)
-                .map(|r| (r.room.id, r.room.last_seq))
-                .collect();
-            if !wanted.is_empty() {
-                latest.extend(self.messages.latest(&wanted, per_room)?);
+            if let Some(known) = known_latest {
+                latest.extend(known);
+            } else {
+                let wanted: Vec<(RoomId, Seq)> = rooms
+                    .iter()
+                    .filter(|r| r.room.last_seq > Seq::ZERO)
+                    .map(|r| (r.room.id, r.room.last_seq))
+                    .collect();
+                if !wanted.is_empty() {
+                    latest.extend(self.messages.latest(&wanted, per_room)?);
+                }
             }
         }
         Ok(rooms

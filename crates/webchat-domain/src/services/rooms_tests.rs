@@ -1,6 +1,6 @@
 use super::*;
 use crate::StoreError;
-use crate::model::{LatestMessages, MessageId, Page, SessionId, Username};
+use crate::model::{LatestMessages, Listing, MessageId, Page, SessionId, Username};
 use crate::ports::{
     MockClock, MockMessageBus, MockMessageRepository, MockPresenceReader, MockRoomRepository, StoreResult,
 };
@@ -295,7 +295,7 @@ fn list_then_hands_done_the_views_once_the_store_answers() {
     });
     assert!(answer.lock().expect("the answer").is_none(), "no answer before the store's");
     let done = held.lock().expect("the holder").take().expect("list_then was asked");
-    done(Ok(listed));
+    done(Ok(Listing { rooms: listed, latest: None }));
 
     assert_eq!(
         answer.lock().expect("the answer").take(),
@@ -307,6 +307,32 @@ fn list_then_hands_done_the_views_once_the_store_answers() {
             joined: true,
             messages: vec![g5].into(),
         }]))
+    );
+}
+
+#[test]
+fn list_then_uses_the_last_messages_the_store_read_with_the_page() {
+    let general = general();
+    let mut m = Mocks::new();
+    let g5 = message(&general, 5, ALICE, "alice");
+    let listing = Listing {
+        rooms: vec![listed(&general, &[(ALICE, "alice")], Some(5))],
+        latest: Some(vec![(GENERAL, LatestMessages::from(vec![g5.clone()]))]),
+    };
+    m.rooms.expect_list_then().times(1).returning(move |_, _, done| done(Ok(listing.clone())));
+    m.messages.expect_latest().never();
+    m.presence.expect_active_users().return_const(Vec::<(RoomId, UserId)>::new());
+    let answer: Arc<Mutex<Option<DomainResult<Vec<RoomView>>>>> = Arc::default();
+    let into = Arc::clone(&answer);
+
+    m.service().list_then(ctx(ALICE), list_query(1), move |views| {
+        *into.lock().expect("the answer") = Some(views);
+    });
+
+    let views = answer.lock().expect("the answer").take().expect("answered").expect("views");
+    assert_eq!(
+        views.iter().map(|v| v.messages.clone()).collect::<Vec<_>>(),
+        vec![LatestMessages::from(vec![g5])]
     );
 }
 

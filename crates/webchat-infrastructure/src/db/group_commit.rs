@@ -9,6 +9,9 @@
 //! order (so a room's outcomes leave in `seq` order). A lone message is committed at once,
 //! so an idle server adds no latency; under load, what arrives during one commit makes the
 //! next batch.
+//!
+//! The same queue feeds PostgreSQL's reader thread (`pg_list`): room listings queued while
+//! it reads are answered by its next statement.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -67,8 +70,9 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// [`close`](Self::close), `done` runs at once with `closed()`.
     ///
     /// The queue has no limit of its own because its callers already have one: a socket
-    /// awaits each send's outcome before it reads its next frame, and an HTTP send holds
-    /// its request, so at most one entry per open connection is ever queued.
+    /// awaits each send's outcome before it reads its next frame, and an HTTP send or
+    /// listing holds its request, so at most one entry per open connection is ever queued
+    /// (one whose client went away is still answered, to nobody).
     pub(super) fn submit(&self, item: T, done: Box<dyn FnOnce(R) + Send>, closed: impl FnOnce() -> R) {
         let mut state = self.lock();
         if state.closed {

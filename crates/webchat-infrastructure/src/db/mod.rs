@@ -29,7 +29,7 @@ use group_commit::GroupCommit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use webchat_domain::model::{Appended, ListedRoom, NewMessage, RoomId, RoomListQuery, UserId};
+use webchat_domain::model::{Appended, Listing, NewMessage, RoomId, RoomListQuery, UserId};
 use webchat_domain::ports::StoreResult;
 use webchat_domain::{StoreError, UniqueField};
 
@@ -191,7 +191,7 @@ pub struct PoolStats {
 }
 
 /// The queue of room listings to the reader thread: each a viewer and its query.
-type ListLane = GroupCommit<(UserId, RoomListQuery), StoreResult<Vec<ListedRoom>>>;
+type ListLane = GroupCommit<(UserId, RoomListQuery), StoreResult<Listing>>;
 
 /// The store. Implements every repository port of the domain.
 pub struct Db {
@@ -274,7 +274,8 @@ impl Db {
         // PostgreSQL, lanes of different rooms commit side by side, each batch a few round
         // trips that the others overlap.
         let lane_count = if sqlite { 1 } else { PG_APPEND_LANES };
-        let mut lanes = Vec::with_capacity(lane_count);
+        let mut lanes: Vec<Arc<GroupCommit<NewMessage, StoreResult<Appended>>>> =
+            Vec::with_capacity(lane_count);
         for i in 0..lane_count {
             let store = Arc::clone(&core);
             let lane = GroupCommit::start(
@@ -283,7 +284,13 @@ impl Db {
                 move |batch: Vec<NewMessage>| store.append_batch(&batch),
                 || Err(StoreError::Internal("the batch of this append panicked".into())),
             )
-            .map_err(|e| DbError::Connect(format!("cannot start an appender thread: {e}")))?;
+            .map_err(|e| {
+                // No `Db` will close the appenders that did start.
+                for lane in &lanes {
+                    lane.close();
+                }
+                DbError::Connect(format!("cannot start an appender thread: {e}"))
+            })?;
             lanes.push(lane);
         }
         // A listing of rooms on PostgreSQL is one round trip that a pooled thread would sleep
@@ -299,7 +306,13 @@ impl Db {
                     move |batch: Vec<(UserId, RoomListQuery)>| store.list_batch(&batch),
                     || Err(StoreError::Internal("the batch of this listing panicked".into())),
                 )
-                .map_err(|e| DbError::Connect(format!("cannot start the reader thread: {e}")))?,
+                .map_err(|e| {
+                    // No `Db` will close the appenders that did start.
+                    for lane in &lanes {
+                        lane.close();
+                    }
+                    DbError::Connect(format!("cannot start the reader thread: {e}"))
+                })?,
             )
         };
         Ok(Self { core, lanes, list_lane })

@@ -52,7 +52,9 @@ struct Outcome {
 /// The call of `webchat_append_batch` as a statement diesel prepares once per connection
 /// and keeps in its statement cache: its text never changes, so it has a static query id.
 /// (`diesel::sql_query` marks itself unsafe to cache, so each call was parsed anew, a
-/// round of parse, bind and describe in the server for every batch.)
+/// round of parse, bind and describe in the server for every batch.) A migration that
+/// changes the function's result columns must come with a restart of the nodes: PostgreSQL
+/// refuses a prepared statement whose result type changed under it.
 struct AppendBatch<'a> {
     rooms: &'a [i64],
     senders: &'a [String],

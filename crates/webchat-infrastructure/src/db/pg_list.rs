@@ -1,6 +1,7 @@
 //! Room listings answered together on PostgreSQL: the reader thread takes every
 //! `GET /api/rooms/` queued while it was busy and answers them with one statement, then one
-//! read of the member lists and one of the last messages that memory does not hold.
+//! read of the member lists and one of the last messages (per window size asked) that
+//! memory does not hold; the last messages go to each listing with its page.
 //!
 //! One listing alone is one short query, yet a pooled thread slept through its round trip
 //! and two thread hand-overs came with it: at 10,000 listings a second that was most of
@@ -16,7 +17,9 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Untyped};
 use std::collections::HashMap;
 use std::sync::Arc;
 use webchat_domain::StoreError;
-use webchat_domain::model::{ListedRoom, Room, RoomId, RoomListQuery, RoomName, Seq, UserId};
+use webchat_domain::model::{
+    LatestMessages, ListedRoom, Listing, Room, RoomId, RoomListQuery, RoomName, Seq, UserId,
+};
 use webchat_domain::ports::StoreResult;
 
 /// Every listing's page: the rooms of listing `idx` (1-based), in page order. A listing of
@@ -99,14 +102,14 @@ impl RunQueryDsl<PgConnection> for Pages<'_> {}
 
 impl Core {
     /// Answers `batch` (listings in arrival order), one answer per listing, in order.
-    pub(super) fn list_batch(&self, batch: &[(UserId, RoomListQuery)]) -> Vec<StoreResult<Vec<ListedRoom>>> {
+    pub(super) fn list_batch(&self, batch: &[(UserId, RoomListQuery)]) -> Vec<StoreResult<Listing>> {
         match self.try_list_batch(batch) {
             Ok(answers) => answers.into_iter().map(Ok).collect(),
             Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
-    fn try_list_batch(&self, batch: &[(UserId, RoomListQuery)]) -> StoreResult<Vec<Vec<ListedRoom>>> {
+    fn try_list_batch(&self, batch: &[(UserId, RoomListQuery)]) -> StoreResult<Vec<Listing>> {
         let viewers: Vec<String> = batch.iter().map(|(viewer, _)| viewer.to_string()).collect();
         let joined: Vec<bool> = batch.iter().map(|(_, q)| q.joined).collect();
         let limits: Vec<i64> = batch.iter().map(|(_, q)| i64::from(q.page.limit)).collect();
@@ -120,20 +123,21 @@ impl Core {
                 "listings are batched on PostgreSQL only".into(),
             )),
         })?;
+        let listing_of = |row: &PageRow| usize::try_from(row.idx - 1).ok().filter(|i| *i < batch.len());
+        if let Some(row) = rows.iter().find(|r| listing_of(r).is_none()) {
+            return Err(StoreError::Internal(format!(
+                "a listing answered for listing {} of {}",
+                row.idx,
+                batch.len()
+            )));
+        }
         let revs: HashMap<i64, i64> = rows.iter().map(|r| (r.id, r.members_rev)).collect();
         let lists = self.member_lists(revs.into_iter().collect())?;
-        self.warm_latest(batch, &rows);
+        let mut latest = self.latest_of(batch, &rows);
         let mut answers: Vec<Vec<ListedRoom>> = batch.iter().map(|_| Vec::new()).collect();
         for row in rows {
-            let answer =
-                usize::try_from(row.idx - 1).ok().and_then(|i| answers.get_mut(i)).ok_or_else(|| {
-                    StoreError::Internal(format!(
-                        "a listing answered for listing {} of {}",
-                        row.idx,
-                        batch.len()
-                    ))
-                })?;
-            answer.push(ListedRoom {
+            let Some(i) = listing_of(&row) else { continue };
+            answers[i].push(ListedRoom {
                 members: lists.get(&row.id).map_or_else(|| Arc::new([]) as _, Arc::clone),
                 read_marker: row.last_read_seq.map(Seq),
                 room: Room {
@@ -145,26 +149,54 @@ impl Core {
                 },
             });
         }
-        Ok(answers)
+        Ok(answers
+            .into_iter()
+            .enumerate()
+            .map(|(i, rooms)| Listing { rooms, latest: latest[i].take() })
+            .collect())
     }
 
-    /// Reads the last messages of the listed rooms into memory ([`super::recent`]), one
-    /// read per window size asked, so that the views built from these listings find them
-    /// there. A failure is left for that later read to meet and report.
-    fn warm_latest(&self, batch: &[(UserId, RoomListQuery)], rows: &[PageRow]) {
-        let mut windows: HashMap<u32, Vec<(RoomId, Seq)>> = HashMap::new();
+    /// The last messages of each listing's rooms, read along with the page (so the views
+    /// need no read of their own): one read per window size asked, from memory
+    /// ([`super::recent`]) where it holds them. `None` for the listings whose read failed:
+    /// their use case reads again and meets the failure itself.
+    fn latest_of(
+        &self,
+        batch: &[(UserId, RoomListQuery)],
+        rows: &[PageRow],
+    ) -> Vec<Option<Vec<(RoomId, LatestMessages)>>> {
+        let mut wanted: HashMap<u32, Vec<(RoomId, Seq)>> = HashMap::new();
+        let mut of_listing: Vec<Vec<RoomId>> = batch.iter().map(|_| Vec::new()).collect();
         for row in rows.iter().filter(|r| r.last_seq > 0) {
-            let Some((_, query)) = usize::try_from(row.idx - 1).ok().and_then(|i| batch.get(i)) else {
-                continue;
-            };
-            if query.messages > 0 {
-                windows.entry(query.messages).or_default().push((RoomId(row.id), Seq(row.last_seq)));
+            let Some(i) = usize::try_from(row.idx - 1).ok().filter(|i| *i < batch.len()) else { continue };
+            let per_room = batch[i].1.messages;
+            if per_room > 0 {
+                wanted.entry(per_room).or_default().push((RoomId(row.id), Seq(row.last_seq)));
+                of_listing[i].push(RoomId(row.id));
             }
         }
-        for (per_room, mut wanted) in windows {
-            wanted.sort_unstable_by_key(|(room, _)| room.0);
-            wanted.dedup();
-            let _ = self.latest(&wanted, per_room);
+        let mut read: HashMap<u32, Option<HashMap<RoomId, LatestMessages>>> = HashMap::new();
+        for (per_room, mut rooms) in wanted {
+            rooms.sort_unstable_by_key(|(room, _)| room.0);
+            rooms.dedup();
+            read.insert(
+                per_room,
+                self.latest(&rooms, per_room).ok().map(|found| found.into_iter().collect()),
+            );
         }
+        batch
+            .iter()
+            .zip(of_listing)
+            .map(|((_, query), rooms)| {
+                if query.messages == 0 {
+                    return Some(Vec::new());
+                }
+                let Some(Some(found)) = read.get(&query.messages) else {
+                    // No room of this listing has messages, or their read failed.
+                    return if rooms.is_empty() { Some(Vec::new()) } else { None };
+                };
+                Some(rooms.iter().filter_map(|room| Some((*room, found.get(room)?.clone()))).collect())
+            })
+            .collect()
     }
 }

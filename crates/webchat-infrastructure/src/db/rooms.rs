@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 use webchat_domain::model::{
-    ListedRoom, Members, Page, Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username,
+    ListedRoom, Listing, Members, Page, Room, RoomId, RoomListQuery, RoomName, Seq, UserId, Username,
 };
 use webchat_domain::ports::{ListDone, RoomRepository, StoreResult};
 use webchat_domain::{StoreError, UniqueField};
@@ -230,7 +230,7 @@ impl RoomRepository for Db {
             Some(lane) => lane.submit((viewer, query), done, || {
                 Err(StoreError::Unavailable("the store is shutting down".into()))
             }),
-            None => done(self.list(viewer, &query)),
+            None => done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None })),
         }
     }
 
