@@ -38,20 +38,14 @@ pub async fn post_and_wait(
 
 /// Lists rooms without holding a thread while the store reads: an in-process store answers
 /// on this worker (like [`read`]), a networked one on its reader thread, which answers the
-/// listings queued meanwhile in one round trip (see `RoomRepository::list_then`). In a
-/// cluster ([`AppState::batched_listings`] false) a listing is a [`read`].
+/// listings queued meanwhile in one round trip (see `RoomRepository::list_then`).
 /// # Errors
 /// The use case's error, or `Internal` when the listing panicked or was dropped.
 pub async fn listing(
-    state: &AppState,
+    rooms: &RoomService,
     viewer: AuthContext,
     query: RoomListQuery,
 ) -> Result<Vec<RoomView>, ApiError> {
-    let rooms = &state.rooms;
-    if !state.batched_listings {
-        let rooms = rooms.clone();
-        return read(state, move || rooms.list(viewer, &query)).await;
-    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     // An in-process store runs the listing here: a panic must not take down the worker.
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -36,11 +36,6 @@ pub struct AppState {
     /// is in-process (embedded SQLite), whose reads never wait on a network (see
     /// [`crate::extract::read`]).
     pub inline_reads: bool,
-    /// Room listings go through `RoomService::list_then` (on PostgreSQL, the store's reader
-    /// thread answers them together; see [`crate::extract::listing`]). False in a cluster:
-    /// there a view reads the presence table, a round trip the reader thread would make
-    /// once per listing, one after another, so listings are reads like the others.
-    pub batched_listings: bool,
 }
 
 impl std::fmt::Debug for AppState {

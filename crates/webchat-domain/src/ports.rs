@@ -93,12 +93,13 @@ pub trait RoomRepository: Send + Sync {
     /// default: it calls `list`), or on a reader thread of the store's, which may answer the
     /// listings queued together in one round trip. A store may read the last
     /// `query.messages` messages of the listed rooms along with the page
-    /// ([`Listing::latest`]). `done` runs on the store's thread, one listing after another:
+    /// ([`Listing::latest`]), and who is online in them where it keeps presence
+    /// ([`Listing::online`]). `done` runs on the store's thread, one listing after another:
     /// it should not wait on anything.
     /// # Errors
     /// Those of `list`, handed to `done`.
     fn list_then(&self, viewer: UserId, query: RoomListQuery, done: ListDone) {
-        done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None }));
+        done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None, online: None }));
     }
     /// A page of the rooms `user` has joined, most recently active first, without members.
     fn joined(&self, user: UserId, page: Page) -> StoreResult<Vec<Room>>;

@@ -134,7 +134,14 @@ impl Application {
         };
         let db = Arc::new(Db::connect(
             &config.database_url,
-            DbOptions { pool_size: config.db_pool, ..DbOptions::default() },
+            DbOptions {
+                pool_size: config.db_pool,
+                // A cluster's presence is the store's: listings read it along (one read for
+                // all the listings the reader thread answers together).
+                listing_presence: (config.bus != BusTarget::Local)
+                    .then_some(webchat_api::ws::hub::PRESENCE_TTL),
+                ..DbOptions::default()
+            },
         )?);
         let secret = match &config.jwt_secret {
             Some(s) => s.clone(),
@@ -202,7 +209,6 @@ impl Application {
             hub: hub.clone(),
             auth_limiter: AuthLimiter::per_minute(config.auth_rate).map(Arc::new),
             inline_reads: config.database_url.is_sqlite(),
-            batched_listings: !clustered,
         };
         webchat_api::metrics::install();
         let cors_origins = config.cors_origins.clone();

@@ -92,6 +92,10 @@ pub struct Listing {
     pub rooms: Vec<ListedRoom>,
     /// Each listed room that has messages, with its last `RoomListQuery::messages` of them.
     pub latest: Option<Vec<(RoomId, LatestMessages)>>,
+    /// Who is online in the listed rooms, where the store keeps presence (a cluster's nodes
+    /// share it through the store) and read it along (`None`: the use case asks its
+    /// [`PresenceReader`](crate::ports::PresenceReader)).
+    pub online: Option<Vec<(RoomId, UserId)>>,
 }
 
 /// `GET /api/rooms/`, as one viewer asks it.

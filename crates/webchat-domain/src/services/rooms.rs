@@ -4,8 +4,9 @@ use super::DomainResult;
 use crate::DomainError;
 use crate::model::Event;
 use crate::model::{
-    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, Members,
-    Message, MessageContent, NewMessage, Room, RoomId, RoomListQuery, RoomName, RoomView, Seq, UserId,
+    Appended, AuthContext, ClientMsgId, HistoryCursor, HistoryPage, LatestMessages, ListedRoom, Listing,
+    Members, Message, MessageContent, NewMessage, Room, RoomId, RoomListQuery, RoomName, RoomView, Seq,
+    UserId,
 };
 use crate::ports::{Clock, MessageBus, MessageRepository, PresenceReader, RoomRepository, StoreResult};
 use std::collections::{HashMap, HashSet};
@@ -65,9 +66,7 @@ impl RoomService {
             query,
             Box::new(move |listed| {
                 done(
-                    listed
-                        .map_err(DomainError::from)
-                        .and_then(|listing| views.build_with(listing.rooms, listing.latest, per_room)),
+                    listed.map_err(DomainError::from).and_then(|listing| views.build_with(listing, per_room)),
                 )
             }),
         );
@@ -299,22 +298,21 @@ struct Views {
 impl Views {
     /// Builds the views of many rooms with a fixed number of queries, whatever their count.
     fn build(&self, rooms: Vec<ListedRoom>, per_room: u32) -> DomainResult<Vec<RoomView>> {
-        self.build_with(rooms, None, per_room)
+        self.build_with(Listing { rooms, latest: None, online: None }, per_room)
     }
 
-    /// [`Self::build`] with the rooms' last messages where the store read them already.
-    fn build_with(
-        &self,
-        rooms: Vec<ListedRoom>,
-        known_latest: Option<Vec<(RoomId, LatestMessages)>>,
-        per_room: u32,
-    ) -> DomainResult<Vec<RoomView>> {
+    /// [`Self::build`] with what the store read along with the page already.
+    fn build_with(&self, listing: Listing, per_room: u32) -> DomainResult<Vec<RoomView>> {
+        let Listing { rooms, latest: known_latest, online: known_online } = listing;
         if rooms.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
+        let present = known_online.unwrap_or_else(|| {
+            let ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
+            self.presence.active_users(&ids)
+        });
         let mut online: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
-        for (room, user) in self.presence.active_users(&ids) {
+        for (room, user) in present {
             online.entry(room).or_default().insert(user);
         }
         let mut latest: HashMap<RoomId, LatestMessages> = HashMap::new();

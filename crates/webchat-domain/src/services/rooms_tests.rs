@@ -295,7 +295,7 @@ fn list_then_hands_done_the_views_once_the_store_answers() {
     });
     assert!(answer.lock().expect("the answer").is_none(), "no answer before the store's");
     let done = held.lock().expect("the holder").take().expect("list_then was asked");
-    done(Ok(Listing { rooms: listed, latest: None }));
+    done(Ok(Listing { rooms: listed, latest: None, online: None }));
 
     assert_eq!(
         answer.lock().expect("the answer").take(),
@@ -318,6 +318,7 @@ fn list_then_uses_the_last_messages_the_store_read_with_the_page() {
     let listing = Listing {
         rooms: vec![listed(&general, &[(ALICE, "alice")], Some(5))],
         latest: Some(vec![(GENERAL, LatestMessages::from(vec![g5.clone()]))]),
+        online: None,
     };
     m.rooms.expect_list_then().times(1).returning(move |_, _, done| done(Ok(listing.clone())));
     m.messages.expect_latest().never();
@@ -334,6 +335,28 @@ fn list_then_uses_the_last_messages_the_store_read_with_the_page() {
         views.iter().map(|v| v.messages.clone()).collect::<Vec<_>>(),
         vec![LatestMessages::from(vec![g5])]
     );
+}
+
+#[test]
+fn list_then_uses_who_is_online_as_the_store_read_it_with_the_page() {
+    let general = general();
+    let mut m = Mocks::new();
+    let listing = Listing {
+        rooms: vec![listed(&general, &[(ALICE, "alice"), (BOB, "bob")], Some(5))],
+        latest: None,
+        online: Some(vec![(GENERAL, BOB)]),
+    };
+    m.rooms.expect_list_then().times(1).returning(move |_, _, done| done(Ok(listing.clone())));
+    m.presence.expect_active_users().never();
+    let answer: Arc<Mutex<Option<DomainResult<Vec<RoomView>>>>> = Arc::default();
+    let into = Arc::clone(&answer);
+
+    m.service().list_then(ctx(ALICE), list_query(0), move |views| {
+        *into.lock().expect("the answer") = Some(views);
+    });
+
+    let views = answer.lock().expect("the answer").take().expect("answered").expect("views");
+    assert_eq!(views[0].active_participants, vec![username("bob")]);
 }
 
 #[test]

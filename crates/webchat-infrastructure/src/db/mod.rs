@@ -90,11 +90,15 @@ impl DatabaseTarget {
 pub struct DbOptions {
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// Who is online (presence rows seen within this long) is read along with room listings
+    /// on PostgreSQL ([`webchat_domain::model::Listing::online`]): for the nodes of a cluster,
+    /// whose presence is the store's. `None` on a single node, whose presence is in memory.
+    pub listing_presence: Option<Duration>,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self { pool_size: 16, connect_timeout: Duration::from_secs(5) }
+        Self { pool_size: 16, connect_timeout: Duration::from_secs(5), listing_presence: None }
     }
 }
 
@@ -216,6 +220,8 @@ struct Core {
     recent: recent::RecentMessages,
     /// Rooms' member lists, each filed under its `members_rev` (see [`members`]).
     members: members::RoomMembers,
+    /// [`DbOptions::listing_presence`].
+    listing_presence: Option<Duration>,
 }
 
 impl Drop for Db {
@@ -269,6 +275,7 @@ impl Db {
             write_lock: sqlite.then(|| Mutex::new(())),
             recent: recent::RecentMessages::default(),
             members: members::RoomMembers::default(),
+            listing_presence: options.listing_presence,
         });
         // SQLite has one writer at a time: a second lane would only wait for the lock. On
         // PostgreSQL, lanes of different rooms commit side by side, each batch a few round

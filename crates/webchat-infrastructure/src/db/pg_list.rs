@@ -134,6 +134,7 @@ impl Core {
         let revs: HashMap<i64, i64> = rows.iter().map(|r| (r.id, r.members_rev)).collect();
         let lists = self.member_lists(revs.into_iter().collect())?;
         let mut latest = self.latest_of(batch, &rows);
+        let mut online = self.online_of(batch.len(), &rows);
         let mut answers: Vec<Vec<ListedRoom>> = batch.iter().map(|_| Vec::new()).collect();
         for row in rows {
             let Some(i) = listing_of(&row) else { continue };
@@ -152,8 +153,35 @@ impl Core {
         Ok(answers
             .into_iter()
             .enumerate()
-            .map(|(i, rooms)| Listing { rooms, latest: latest[i].take() })
+            .map(|(i, rooms)| Listing { rooms, latest: latest[i].take(), online: online[i].take() })
             .collect())
+    }
+
+    /// Who is online in each listing's rooms, in one read for all of them, where presence
+    /// is the store's ([`super::DbOptions::listing_presence`]). `None` where it is not, or
+    /// for all when the read failed (each use case then asks its presence reader).
+    fn online_of(&self, listings: usize, rows: &[PageRow]) -> Vec<Option<Vec<(RoomId, UserId)>>> {
+        let Some(ttl) = self.listing_presence else { return vec![None; listings] };
+        let mut rooms: Vec<RoomId> = rows.iter().map(|r| RoomId(r.id)).collect();
+        rooms.sort_unstable_by_key(|r| r.0);
+        rooms.dedup();
+        let since = chrono::Utc::now() - chrono::Duration::from_std(ttl).unwrap_or_default();
+        let present = if rooms.is_empty() { Ok(Vec::new()) } else { self.active(&rooms, since) };
+        let Ok(present) = present else { return vec![None; listings] };
+        let mut by_room: HashMap<RoomId, Vec<UserId>> = HashMap::new();
+        for (room, user) in present {
+            by_room.entry(room).or_default().push(user);
+        }
+        let mut online: Vec<Option<Vec<(RoomId, UserId)>>> = vec![Some(Vec::new()); listings];
+        for row in rows {
+            let Some(Some(of_listing)) = usize::try_from(row.idx - 1).ok().and_then(|i| online.get_mut(i))
+            else {
+                continue;
+            };
+            let room = RoomId(row.id);
+            of_listing.extend(by_room.get(&room).into_iter().flatten().map(|user| (room, *user)));
+        }
+        online
     }
 
     /// The last messages of each listing's rooms, read along with the page (so the views

@@ -139,6 +139,17 @@ impl PresenceStore for Db {
     }
 
     fn active(&self, rooms: &[RoomId], since: DateTime<Utc>) -> StoreResult<Vec<(RoomId, UserId)>> {
+        self.core.active(rooms, since)
+    }
+}
+
+impl super::Core {
+    /// [`PresenceStore::active`].
+    pub(super) fn active(
+        &self,
+        rooms: &[RoomId],
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<(RoomId, UserId)>> {
         let ids: Vec<i64> = rooms.iter().map(|r| r.0).collect();
         let rows: Vec<(i64, String)> = self.read(|c| {
             presence::table

@@ -230,7 +230,9 @@ impl RoomRepository for Db {
             Some(lane) => lane.submit((viewer, query), done, || {
                 Err(StoreError::Unavailable("the store is shutting down".into()))
             }),
-            None => done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None })),
+            None => {
+                done(self.list(viewer, &query).map(|rooms| Listing { rooms, latest: None, online: None }))
+            }
         }
     }
 

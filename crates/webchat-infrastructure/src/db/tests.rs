@@ -280,6 +280,9 @@ fn list_users(db: &TestDb, search: Option<&str>, limit: u32, offset: u64) -> Vec
         .expect("list users")
 }
 
+/// Who is online, as a listing carries it.
+type Online = Vec<(RoomId, UserId)>;
+
 /// `list_then`'s answer, awaited (on PostgreSQL it comes from the reader thread).
 fn list_then_and_wait(db: &TestDb, viewer: UserId, query: RoomListQuery) -> StoreResult<Listing> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -954,7 +957,8 @@ on_both_backends! {
         for (i, answer) in answers {
             let (viewer, joined, limit, offset) = asks[i];
             let query = RoomListQuery { joined, page: page(limit, offset), messages: 3 };
-            let Listing { rooms, latest } = answer.expect("listed");
+            let Listing { rooms, latest, online } = answer.expect("listed");
+            assert_eq!(online, None, "a node of one keeps presence in memory");
             assert_eq!(rooms, db.rooms().list(viewer, &query).expect("list"), "listing {i}");
             // On PostgreSQL the last messages of the listed rooms come with the page (aaa's
             // last 3; the other rooms have none); SQLite leaves them to the use case.
@@ -971,6 +975,66 @@ on_both_backends! {
             };
             assert_eq!(seqs, expected, "listing {i}");
         }
+    }
+
+    fn listings_on_a_clustered_node_carry_who_is_online_in_their_rooms(db) {
+        let presence: &dyn PresenceStore = &**db;
+        let alex = add_user(db, "alex");
+        let bob = add_user(db, "bob");
+        let (general, _) = join(db, "general", &alex, 1);
+        join(db, "general", &bob, 2);
+        let (random, _) = join(db, "random", &bob, 3);
+        let (node, now) = (Uuid::new_v4(), Utc::now());
+        presence.enter(node, general.id, alex.id, now).expect("enter");
+        presence.enter(node, general.id, bob.id, now).expect("enter");
+        // Seen a minute ago: expired.
+        presence.enter(node, random.id, bob.id, now - chrono::Duration::seconds(60)).expect("enter");
+        let clustered = Db::connect(
+            &db.target,
+            DbOptions { listing_presence: Some(Duration::from_secs(20)), ..DbOptions::default() },
+        )
+        .expect("a second store on the same database");
+        let (tx, rx) = std::sync::mpsc::channel();
+        for viewer in [alex.id, bob.id] {
+            let tx = tx.clone();
+            let query = RoomListQuery { joined: true, page: page(10, 0), messages: 0 };
+            clustered.list_then(
+                viewer,
+                query,
+                Box::new(move |answer| {
+                    let _ = tx.send((viewer, answer));
+                }),
+            );
+        }
+        drop(tx);
+        let mut seen: Vec<(UserId, Option<Online>)> = rx
+            .iter()
+            .map(|(viewer, answer)| {
+                let mut online = answer.expect("listed").online;
+                if let Some(online) = online.as_mut() {
+                    online.sort_unstable_by_key(|(room, user)| (room.0, user.0));
+                }
+                (viewer, online)
+            })
+            .collect();
+        seen.sort_unstable_by_key(|(viewer, _)| viewer.0);
+        let mut expected: Vec<(UserId, Option<Online>)> = [alex.id, bob.id]
+            .into_iter()
+            .map(|viewer| {
+                // SQLite is one node: its presence is in memory, never the store's.
+                let online = (!db.core.is_sqlite()).then(|| {
+                    let mut online = vec![(general.id, alex.id), (general.id, bob.id)];
+                    online.sort_unstable_by_key(|(room, user)| (room.0, user.0));
+                    online
+                });
+                (viewer, online)
+            })
+            .collect();
+        expected.sort_unstable_by_key(|(viewer, _)| viewer.0);
+        assert_eq!(seen, expected);
+        // A node of one (the default) leaves presence to the use case.
+        let listed = list_then_and_wait(db, alex.id, RoomListQuery { joined: true, page: page(10, 0), messages: 0 });
+        assert_eq!(listed.expect("listed").online, None);
     }
 
     fn members_lists_each_rooms_members_in_join_order(db) {
@@ -1600,7 +1664,7 @@ on_both_backends! {
 #[test]
 fn is_ready_turns_false_and_calls_are_unavailable_once_the_postgres_database_is_gone() {
     let db = TestDb::new(Backend::Postgres);
-    let options = DbOptions { pool_size: 2, connect_timeout: Duration::from_secs(1) };
+    let options = DbOptions { pool_size: 2, connect_timeout: Duration::from_secs(1), listing_presence: None };
     let store = Db::connect(&db.target, options).expect("connect");
     assert!(store.is_ready());
     let name = db.pg_name.as_deref().expect("a PostgreSQL database");

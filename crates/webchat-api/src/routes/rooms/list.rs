@@ -34,7 +34,7 @@ pub async fn list(
     let page = Page::new(u32::try_from(limit).unwrap_or(100), u64::try_from(offset).unwrap_or(0))
         .map_err(|e| ApiError::field("limit", e.0))?;
     let query = RoomListQuery { joined, page, messages: u32::try_from(messages).unwrap_or(50) };
-    let views = listing(&state, ctx, query).await?;
+    let views = listing(&state.rooms, ctx, query).await?;
     let size = views.iter().map(room_json_size).sum::<usize>() + 2;
     json_ok(&views.iter().map(RoomDto::from).collect::<Vec<_>>(), size)
 }
